@@ -1,0 +1,60 @@
+// torch_act — the CPU kernel interface.
+//
+// The op layer (csrc/ops.cpp checks, csrc/cpu/register.cpp glue) validates
+// arguments, allocates outputs and calls these functions; they assume valid
+// inputs and write every element of every defined output.
+//
+// Shapes: M rows (all leading dims of the input flattened), K input features,
+// N output features.  Dtypes: all tensors of one call share the dtype of `x`
+// (float32, float64, bfloat16, float16); float32/bf16/fp16 accumulate in
+// float32, float64 in float64.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <vector>
+
+#include "../activations.h"
+
+namespace torch_act {
+namespace cpu {
+
+// out = act(x . w^T + b)
+//   x [M, K] any strides; w [N, K] any strides; b [N] contiguous or undefined.
+//   out [M, N] contiguous.  preact: undefined, or [M, N] contiguous and then it
+//   receives z = x . w^T + b (the value before the activation).
+//   Softmax / log_softmax normalise each row of `out` over its N entries.
+void linear_act_forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, Act act,
+                        double alpha, const at::Tensor& out, const at::Tensor& preact);
+
+// Backward of out = act(x . w^T + b), given g = dL/dout [M, N] (any strides).
+//   s: what the forward saved, [M, N] contiguous: out when
+//      backward_uses_output(act, alpha), else the pre-activation z; undefined
+//      for Saves::Nothing (identity).
+//   dx [M, K], dw [N, K], db [N]: contiguous outputs, each undefined when not
+//   wanted.  db is reduced deterministically (no atomics, fixed order).
+void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Tensor& w,
+                         const at::Tensor& s, Act act, double alpha, const at::Tensor& dx,
+                         const at::Tensor& dw, const at::Tensor& db);
+
+// out = act(x), elementwise; row activations over the last dim.
+//   x and out contiguous, same shape (rows = numel / size(-1)).
+void activation_forward(const at::Tensor& x, Act act, double alpha, const at::Tensor& out);
+
+// dx = g * act'(s)  (s as in linear_act_backward); all contiguous, same shape.
+void activation_backward(const at::Tensor& g, const at::Tensor& s, Act act, double alpha,
+                         const at::Tensor& dx);
+
+// Runtime ISA selection (csrc/cpu/isa.cpp).
+// Paths compiled into this build, best first, e.g. {"avx512", "avx2", "portable"}.
+std::vector<std::string> compiled_isas();
+// Paths this machine can run, best first.
+std::vector<std::string> supported_isas();
+// The path in use (chosen once at load: TORCH_ACT_CPU_ISA if set, else the best supported).
+std::string current_isa();
+// Force a path ("avx512", "avx2", "portable"); throws c10::Error if unknown or unsupported.
+void set_isa(const std::string& isa);
+
+}  // namespace cpu
+}  // namespace torch_act
