@@ -1,0 +1,154 @@
+// torch_act — autograd for the public ops, in C++ (torch::autograd::Function
+// registered under the Autograd key), so LibTorch programs get gradients too.
+//
+// Forward calls the internal *_fwd op below autograd and saves the minimum:
+// the output when the activation's derivative can be written from it, the
+// pre-activation otherwise (activations.h: Saves).  Backward calls the
+// internal *_bwd op, asking only for the gradients that are needed.
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+#include "ops.h"
+
+namespace torch_act {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+void check_no_double_backward(const char* op, const variable_list& grads) {
+  if (!at::GradMode::is_enabled()) return;
+  for (const auto& g : grads) {
+    TORCH_CHECK(!(g.defined() && g.requires_grad()), op,
+                ": double backward (create_graph=True through torch_act ops) is not supported");
+  }
+}
+
+// ---------------------------------------------------------------- linear_act
+std::tuple<at::Tensor, at::Tensor> call_linear_act_fwd(const at::Tensor& input,
+                                                       const at::Tensor& weight,
+                                                       const std::optional<at::Tensor>& bias,
+                                                       c10::string_view act,
+                                                       std::optional<double> alpha) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("torch_act::_linear_act_fwd", "")
+                       .typed<decltype(call_linear_act_fwd)>();
+  return op.call(input, weight, bias, act, alpha);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> call_linear_act_bwd(
+    const at::Tensor& grad, const at::Tensor& input, const at::Tensor& weight,
+    const at::Tensor& saved, c10::string_view act, std::optional<double> alpha,
+    std::array<bool, 3> mask) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("torch_act::_linear_act_bwd", "")
+                       .typed<decltype(call_linear_act_bwd)>();
+  return op.call(grad, input, weight, saved, act, alpha, mask);
+}
+
+class LinearActFunction : public torch::autograd::Function<LinearActFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input,
+                            const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                            c10::string_view activation, std::optional<double> alpha) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [out, pre] = call_linear_act_fwd(input, weight, bias, activation, alpha);
+    const Act act = parse_act("linear_act", activation);
+    const double a = resolve_alpha("linear_act", act, alpha);
+    const Saves saves = act_info(act).saves;
+    at::Tensor saved = saves == Saves::Nothing ? pre  // empty
+                       : backward_uses_output(act, a) ? out
+                                                      : pre;
+    ctx->save_for_backward({input, weight, saved});
+    ctx->saved_data["act"] = std::string(activation.data(), activation.size());
+    ctx->saved_data["alpha"] = alpha.has_value() ? c10::IValue(*alpha) : c10::IValue();
+    ctx->saved_data["has_bias"] = bias.has_value() && bias->defined();
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    check_no_double_backward("linear_act", grads);
+    auto saved = ctx->get_saved_variables();
+    const std::string act = ctx->saved_data["act"].toStringRef();
+    const auto& av = ctx->saved_data["alpha"];
+    const std::optional<double> alpha =
+        av.isNone() ? std::nullopt : std::optional<double>(av.toDouble());
+    const bool has_bias = ctx->saved_data["has_bias"].toBool();
+    // The autograd argument slots: input, weight, bias (only when given; an
+    // absent optional is not a variable), activation, alpha.
+    const std::array<bool, 3> mask = {ctx->needs_input_grad(0), ctx->needs_input_grad(1),
+                                      has_bias && ctx->needs_input_grad(2)};
+    // grads[0] is defined: the context materialises undefined grads as zeros.
+    auto [dx, dw, db] = call_linear_act_bwd(grads[0], saved[0], saved[1], saved[2], act, alpha, mask);
+    return {mask[0] ? dx : at::Tensor(), mask[1] ? dw : at::Tensor(),
+            mask[2] ? db : at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+at::Tensor linear_act_autograd(const at::Tensor& input, const at::Tensor& weight,
+                               const std::optional<at::Tensor>& bias, c10::string_view activation,
+                               std::optional<double> alpha) {
+  return LinearActFunction::apply(input, weight, bias, activation, alpha);
+}
+
+// ---------------------------------------------------------------- activation
+at::Tensor call_activation(const at::Tensor& input, c10::string_view act,
+                           std::optional<double> alpha) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("torch_act::activation", "")
+                       .typed<decltype(call_activation)>();
+  return op.call(input, act, alpha);
+}
+
+at::Tensor call_activation_bwd(const at::Tensor& grad, const at::Tensor& saved,
+                               c10::string_view act, std::optional<double> alpha) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("torch_act::_activation_bwd", "")
+                       .typed<decltype(call_activation_bwd)>();
+  return op.call(grad, saved, act, alpha);
+}
+
+class ActivationFunction : public torch::autograd::Function<ActivationFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input,
+                            c10::string_view activation, std::optional<double> alpha) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    at::Tensor out = call_activation(input, activation, alpha);
+    const Act act = parse_act("activation", activation);
+    const double a = resolve_alpha("activation", act, alpha);
+    const Saves saves = act_info(act).saves;
+    // The input itself is the pre-activation: nothing extra to compute or copy.
+    at::Tensor saved = saves == Saves::Nothing        ? at::empty({0}, input.options())
+                       : backward_uses_output(act, a) ? out
+                                                      : input;
+    ctx->save_for_backward({saved});
+    ctx->saved_data["act"] = std::string(activation.data(), activation.size());
+    ctx->saved_data["alpha"] = alpha.has_value() ? c10::IValue(*alpha) : c10::IValue();
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    check_no_double_backward("activation", grads);
+    auto saved = ctx->get_saved_variables();
+    const std::string act = ctx->saved_data["act"].toStringRef();
+    const auto& av = ctx->saved_data["alpha"];
+    const std::optional<double> alpha =
+        av.isNone() ? std::nullopt : std::optional<double>(av.toDouble());
+    at::Tensor dx = call_activation_bwd(grads[0], saved[0], act, alpha);
+    return {dx, at::Tensor(), at::Tensor()};
+  }
+};
+
+at::Tensor activation_autograd(const at::Tensor& input, c10::string_view activation,
+                               std::optional<double> alpha) {
+  return ActivationFunction::apply(input, activation, alpha);
+}
+
+}  // namespace
+}  // namespace torch_act
+
+TORCH_LIBRARY_IMPL(torch_act, Autograd, m) {
+  m.impl("linear_act", &torch_act::linear_act_autograd);
+  m.impl("activation", &torch_act::activation_autograd);
+}

@@ -1,0 +1,159 @@
+// torch_act — argument checking shared by every backend, and the
+// device-independent glue that turns op calls into kernel calls.
+//
+// Each backend provides a "kernel set" K with static functions of the same
+// signatures as csrc/cpu/kernels.h (linear_act_forward, linear_act_backward,
+// activation_forward, activation_backward) and registers
+// OpImpls<K>::linear_act etc. under its dispatch key (csrc/cpu/register.cpp,
+// csrc/cuda_register.cpp).  Checks happen here, once, before any kernel runs.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <c10/core/ScalarType.h>
+#include <c10/util/Exception.h>
+
+#include <array>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "activations.h"
+
+namespace torch_act {
+
+// Parses an activation name; unknown names raise ValueError listing the valid ones.
+Act parse_act(const char* op, c10::string_view name);
+
+// The activation's parameter: alpha if given, else the table default.  Raises
+// ValueError when alpha is given to an activation that takes none.
+double resolve_alpha(const char* op, Act act, std::optional<double> alpha);
+
+// dtype must be float32/float64/bfloat16/float16.
+void check_float_dtype(const char* op, const char* arg, const at::Tensor& t);
+
+// Shared checks for the linear ops: ranks, sizes, dtypes, devices.
+void check_linear_args(const char* op, const at::Tensor& input, const at::Tensor& weight,
+                       const std::optional<at::Tensor>& bias);
+
+// Flattens [..., K] to [M, K] (a view when the strides allow it).
+at::Tensor flatten_rows(const at::Tensor& input);
+
+// Output shape [..., N] for input [..., K].
+std::vector<int64_t> linear_out_shape(const at::Tensor& input, int64_t n);
+
+template <class K>
+struct OpImpls {
+  // (out, saved): saved is z when the backward needs the pre-activation, else
+  // an empty tensor (the autograd saves `out` itself then).
+  static std::tuple<at::Tensor, at::Tensor> linear_act_fwd(const at::Tensor& input,
+                                                           const at::Tensor& weight,
+                                                           const std::optional<at::Tensor>& bias,
+                                                           c10::string_view activation,
+                                                           std::optional<double> alpha) {
+    return forward_impl("linear_act", input, weight, bias, activation, alpha, /*save=*/true);
+  }
+
+  static at::Tensor linear_act(const at::Tensor& input, const at::Tensor& weight,
+                               const std::optional<at::Tensor>& bias, c10::string_view activation,
+                               std::optional<double> alpha) {
+    return std::get<0>(
+        forward_impl("linear_act", input, weight, bias, activation, alpha, /*save=*/false));
+  }
+
+  static std::tuple<at::Tensor, at::Tensor> forward_impl(const char* op, const at::Tensor& input,
+                                                         const at::Tensor& weight,
+                                                         const std::optional<at::Tensor>& bias,
+                                                         c10::string_view activation,
+                                                         std::optional<double> alpha, bool save) {
+    const Act act = parse_act(op, activation);
+    const double a = resolve_alpha(op, act, alpha);
+    check_linear_args(op, input, weight, bias);
+    const at::Tensor x = flatten_rows(input);
+    const int64_t n = weight.size(0);
+    const auto shape = linear_out_shape(input, n);
+    at::Tensor out = at::empty(shape, input.options());
+    at::Tensor pre;
+    if (save && !backward_uses_output(act, a)) pre = at::empty(shape, input.options());
+    at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
+    K::linear_act_forward(x, weight, b, act, a, out.view({-1, n}),
+                          pre.defined() ? pre.view({-1, n}) : pre);
+    if (!pre.defined() && save) pre = at::empty({0}, input.options());
+    return {out, pre};
+  }
+
+  // grads for (input, weight, bias); entries not in output_mask are empty tensors.
+  static std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_act_bwd(
+      const at::Tensor& grad_out, const at::Tensor& input, const at::Tensor& weight,
+      const at::Tensor& saved, c10::string_view activation, std::optional<double> alpha,
+      std::array<bool, 3> mask) {
+    const char* op = "_linear_act_bwd";
+    const Act act = parse_act(op, activation);
+    const double a = resolve_alpha(op, act, alpha);
+    check_linear_args(op, input, weight, std::nullopt);
+    const int64_t n = weight.size(0), k = weight.size(1);
+    const auto shape = linear_out_shape(input, n);
+    TORCH_CHECK(grad_out.sizes() == c10::IntArrayRef(shape), op, ": grad_out must have shape ",
+                c10::IntArrayRef(shape), ", got ", grad_out.sizes());
+    TORCH_CHECK(grad_out.scalar_type() == input.scalar_type(), op,
+                ": grad_out dtype must match input (", input.scalar_type(), "), got ",
+                grad_out.scalar_type());
+    TORCH_CHECK(grad_out.device() == input.device(), op, ": grad_out must be on ", input.device(),
+                ", got ", grad_out.device());
+    at::Tensor s;
+    if (act_info(act).saves != Saves::Nothing) {
+      TORCH_CHECK(saved.sizes() == c10::IntArrayRef(shape), op, ": saved must have shape ",
+                  c10::IntArrayRef(shape), ", got ", saved.sizes());
+      TORCH_CHECK(saved.scalar_type() == input.scalar_type() && saved.device() == input.device(),
+                  op, ": saved must match input's dtype and device");
+      s = saved.contiguous().view({-1, n});
+    }
+    const auto opts = input.options();
+    at::Tensor dx = mask[0] ? at::empty(input.sizes(), opts) : at::empty({0}, opts);
+    at::Tensor dw = mask[1] ? at::empty({n, k}, opts) : at::empty({0}, opts);
+    at::Tensor db = mask[2] ? at::empty({n}, opts) : at::empty({0}, opts);
+    K::linear_act_backward(grad_out.reshape({-1, n}), flatten_rows(input), weight, s, act, a,
+                           mask[0] ? dx.view({-1, k}) : at::Tensor(),
+                           mask[1] ? dw : at::Tensor(), mask[2] ? db : at::Tensor());
+    return {dx, dw, db};
+  }
+
+  static at::Tensor activation(const at::Tensor& input, c10::string_view activation,
+                               std::optional<double> alpha) {
+    const char* op = "activation";
+    const Act act = parse_act(op, activation);
+    const double a = resolve_alpha(op, act, alpha);
+    check_float_dtype(op, "input", input);
+    if (act_info(act).rowwise) {
+      TORCH_CHECK(input.dim() >= 1, op, ": ", activation,
+                  " needs input with at least 1 dimension, got a 0-d tensor");
+    }
+    const at::Tensor x = input.contiguous();
+    at::Tensor out = at::empty(input.sizes(), input.options());
+    K::activation_forward(x, act, a, out);
+    return out;
+  }
+
+  static at::Tensor activation_bwd(const at::Tensor& grad_out, const at::Tensor& saved,
+                                   c10::string_view activation, std::optional<double> alpha) {
+    const char* op = "_activation_bwd";
+    const Act act = parse_act(op, activation);
+    const double a = resolve_alpha(op, act, alpha);
+    check_float_dtype(op, "grad_out", grad_out);
+    at::Tensor s;
+    if (act_info(act).saves != Saves::Nothing) {
+      TORCH_CHECK(saved.sizes() == grad_out.sizes(), op, ": saved must have shape ",
+                  grad_out.sizes(), ", got ", saved.sizes());
+      TORCH_CHECK(saved.scalar_type() == grad_out.scalar_type() &&
+                      saved.device() == grad_out.device(),
+                  op, ": saved must match grad_out's dtype and device");
+      s = saved.contiguous();
+    }
+    at::Tensor dx = at::empty(grad_out.sizes(), grad_out.options());
+    K::activation_backward(grad_out.contiguous(), s, act, a, dx);
+    return dx;
+  }
+};
+
+}  // namespace torch_act

@@ -1,0 +1,48 @@
+// torch_act._C — a small pybind11 module: build information, the activation
+// table and the CPU ISA switch, for Python (`python -m torch_act info`, the
+// tests).  The op library itself (libtorch_act.so) never needs Python; this
+// module links against it.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "../activations.h"
+#include "../cpu/kernels.h"
+#include "../torch_act.h"
+
+namespace py = pybind11;
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "torch_act build information and CPU ISA control";
+  m.def("build_info", [] {
+    const auto info = torch_act::build_info();
+    py::dict d;
+    d["version"] = info.version;
+    d["cpu_isas"] = info.cpu_isas;
+    d["with_cuda"] = info.with_cuda;
+    d["cuda_arch_list"] = info.cuda_arch_list;
+    d["torch_version"] = info.torch_version;
+    return d;
+  });
+  m.def("activations", [] {
+    py::list out;
+    for (const auto& e : torch_act::kActTable) {
+      py::dict d;
+      d["name"] = e.name;
+      d["has_alpha"] = e.has_alpha;
+      d["default_alpha"] = e.has_alpha ? py::object(py::float_(e.default_alpha)) : py::none();
+      const char* saves = e.saves == torch_act::Saves::Nothing  ? "nothing"
+                          : e.saves == torch_act::Saves::Output ? "output"
+                          : e.saves == torch_act::Saves::Input  ? "input"
+                                                                : "output_if_alpha_nonneg";
+      d["saves"] = saves;
+      d["rowwise"] = e.rowwise;
+      d["formula"] = e.formula;
+      out.append(d);
+    }
+    return out;
+  });
+  m.def("compiled_cpu_isas", &torch_act::cpu::compiled_isas);
+  m.def("supported_cpu_isas", &torch_act::cpu::supported_isas);
+  m.def("cpu_isa", &torch_act::cpu::current_isa);
+  m.def("set_cpu_isa", &torch_act::cpu::set_isa, py::arg("isa"));
+}

@@ -1,0 +1,188 @@
+"""Drop-in ``nn.Module``s running on torch_act's fused ops.
+
+``Linear`` subclasses ``torch.nn.Linear``: same parameters, same state_dict
+keys, so an ``nn.Linear`` checkpoint loads unchanged; it adds a fused
+activation.  The activation modules take the same constructor arguments as
+their ``torch.nn`` namesakes.
+"""
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from . import ACTIVATIONS
+from .ops import activation as _activation
+from .ops import linear_act as _linear_act
+
+__all__ = [
+    "Linear",
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+    "LogSoftmax",
+    "GELU",
+    "SiLU",
+    "ELU",
+    "Softplus",
+    "Mish",
+    "Hardswish",
+    "Identity",
+]
+
+
+def _check_name(name: str) -> str:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation '{name}'; expected one of: {', '.join(ACTIVATIONS)}")
+    return name
+
+
+class Linear(torch.nn.Linear):
+    """``act(x @ weight.T + bias)`` as one fused op; a ``torch.nn.Linear`` subclass."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        activation: str = "identity",
+        alpha: Optional[float] = None,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
+        self.activation = _check_name(activation)
+        self.alpha = None if alpha is None else float(alpha)
+
+    @classmethod
+    def from_linear(cls, linear: torch.nn.Linear, activation: str = "identity", alpha: Optional[float] = None):
+        """A torch_act Linear sharing ``linear``'s parameters (no copy)."""
+        if not isinstance(linear, torch.nn.Linear):
+            raise TypeError(f"from_linear expects a torch.nn.Linear, got {type(linear).__name__}")
+        w = linear.weight
+        new = cls(linear.in_features, linear.out_features, bias=linear.bias is not None,
+                  activation=activation, alpha=alpha, device="meta", dtype=w.dtype)
+        new.weight = linear.weight
+        new.bias = linear.bias
+        return new
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _linear_act(input, self.weight, self.bias, self.activation, self.alpha)
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr() + f", activation={self.activation}"
+        return s + (f", alpha={self.alpha}" if self.alpha is not None else "")
+
+
+class Activation(torch.nn.Module):
+    """Any torch_act activation by name; ``dim`` applies to softmax/log_softmax."""
+
+    def __init__(self, activation: str, alpha: Optional[float] = None, dim: int = -1) -> None:
+        super().__init__()
+        self.activation = _check_name(activation)
+        self.alpha = None if alpha is None else float(alpha)
+        self.dim = dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        if ACTIVATIONS[self.activation].rowwise and self.dim not in (-1, input.dim() - 1):
+            # normalise over another dim: move it last and back (a view each way)
+            moved = input.movedim(self.dim, -1)
+            return _activation(moved, self.activation, self.alpha).movedim(-1, self.dim)
+        return _activation(input, self.activation, self.alpha)
+
+    def extra_repr(self) -> str:
+        s = self.activation
+        if self.alpha is not None:
+            s += f", alpha={self.alpha}"
+        if ACTIVATIONS[self.activation].rowwise:
+            s += f", dim={self.dim}"
+        return s
+
+
+def _no_inplace(name, inplace):
+    # Accepted for signature compatibility; torch_act activations always
+    # return a new tensor (the values are the same).
+    return bool(inplace)
+
+
+class ReLU(Activation):
+    def __init__(self, inplace: bool = False):
+        super().__init__("relu")
+        self.inplace = _no_inplace("ReLU", inplace)
+
+
+class LeakyReLU(Activation):
+    def __init__(self, negative_slope: float = 1e-2, inplace: bool = False):
+        super().__init__("leaky_relu", alpha=negative_slope)
+        self.negative_slope = negative_slope
+        self.inplace = _no_inplace("LeakyReLU", inplace)
+
+
+class Sigmoid(Activation):
+    def __init__(self):
+        super().__init__("sigmoid")
+
+
+class Tanh(Activation):
+    def __init__(self):
+        super().__init__("tanh")
+
+
+class Softmax(Activation):
+    def __init__(self, dim: Optional[int] = None):
+        super().__init__("softmax", dim=-1 if dim is None else dim)
+
+
+class LogSoftmax(Activation):
+    def __init__(self, dim: Optional[int] = None):
+        super().__init__("log_softmax", dim=-1 if dim is None else dim)
+
+
+class GELU(Activation):
+    def __init__(self, approximate: str = "none"):
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got '{approximate}'")
+        super().__init__("gelu" if approximate == "none" else "gelu_tanh")
+        self.approximate = approximate
+
+
+class SiLU(Activation):
+    def __init__(self, inplace: bool = False):
+        super().__init__("silu")
+        self.inplace = _no_inplace("SiLU", inplace)
+
+
+class ELU(Activation):
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__("elu", alpha=alpha)
+        self.inplace = _no_inplace("ELU", inplace)
+
+
+class Softplus(Activation):
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        if threshold != 20.0:
+            raise ValueError(
+                f"Softplus: torch_act uses PyTorch's default threshold 20 (beta*x > 20 is linear); got threshold={threshold}"
+            )
+        super().__init__("softplus", alpha=beta)
+        self.beta = beta
+        self.threshold = threshold
+
+
+class Mish(Activation):
+    def __init__(self, inplace: bool = False):
+        super().__init__("mish")
+        self.inplace = _no_inplace("Mish", inplace)
+
+
+class Hardswish(Activation):
+    def __init__(self, inplace: bool = False):
+        super().__init__("hardswish")
+        self.inplace = _no_inplace("Hardswish", inplace)
+
+
+class Identity(Activation):
+    def __init__(self, *args, **kwargs):  # same as torch.nn.Identity: ignores arguments
+        super().__init__("identity")

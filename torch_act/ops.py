@@ -1,0 +1,118 @@
+"""Python entry points for the torch_act operators and their fake kernels.
+
+The operators themselves are defined and implemented in C++ (csrc/ops.cpp);
+this module registers a fake (meta) kernel for each of them so that
+``torch.compile(fullgraph=True)`` and ``torch.export`` can trace through, and
+offers thin typed wrappers.
+"""
+from typing import List, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from . import ACTIVATIONS
+
+_ops = torch.ops.torch_act
+
+
+def _spec(op: str, name: str):
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(
+            f"{op}: unknown activation '{name}'; expected one of: {', '.join(ACTIVATIONS)}"
+        ) from None
+
+
+def _uses_output(name: str, alpha: Optional[float]) -> bool:
+    spec = ACTIVATIONS[name]
+    a = spec.default_alpha if alpha is None else alpha
+    return spec.saves in ("output", "nothing") or (spec.saves == "output_if_alpha_nonneg" and a >= 0)
+
+
+def _check_linear(op: str, input: Tensor, weight: Tensor, bias: Optional[Tensor]):
+    torch._check(weight.dim() == 2, lambda: f"{op}: weight must be 2-D [N, K], got {weight.dim()}-D")
+    torch._check(input.dim() >= 1, lambda: f"{op}: input must have at least 1 dimension")
+    torch._check(
+        input.shape[-1] == weight.shape[1],
+        lambda: f"{op}: input's last dimension must equal weight.size(1)",
+    )
+    torch._check(input.dtype == weight.dtype, lambda: f"{op}: weight dtype must match input dtype")
+    if bias is not None:
+        torch._check(
+            bias.dim() == 1 and bias.shape[0] == weight.shape[0],
+            lambda: f"{op}: bias must be 1-D of size N",
+        )
+
+
+# ----------------------------------------------------------------- fake kernels
+@torch.library.register_fake("torch_act::linear_act")
+def _linear_act_fake(input, weight, bias=None, activation="identity", alpha=None):
+    _spec("linear_act", activation)
+    _check_linear("linear_act", input, weight, bias)
+    return input.new_empty((*input.shape[:-1], weight.shape[0]))
+
+
+@torch.library.register_fake("torch_act::_linear_act_fwd")
+def _linear_act_fwd_fake(input, weight, bias, activation, alpha):
+    _spec("linear_act", activation)
+    _check_linear("linear_act", input, weight, bias)
+    out = input.new_empty((*input.shape[:-1], weight.shape[0]))
+    saved = input.new_empty((0,)) if _uses_output(activation, alpha) else torch.empty_like(out)
+    return out, saved
+
+
+@torch.library.register_fake("torch_act::_linear_act_bwd")
+def _linear_act_bwd_fake(grad_out, input, weight, saved, activation, alpha, output_mask):
+    _spec("_linear_act_bwd", activation)
+    dx = input.new_empty(input.shape) if output_mask[0] else input.new_empty((0,))
+    dw = weight.new_empty(weight.shape) if output_mask[1] else input.new_empty((0,))
+    db = weight.new_empty((weight.shape[0],)) if output_mask[2] else input.new_empty((0,))
+    return dx, dw, db
+
+
+@torch.library.register_fake("torch_act::activation")
+def _activation_fake(input, activation, alpha=None):
+    _spec("activation", activation)
+    return input.new_empty(input.shape)
+
+
+@torch.library.register_fake("torch_act::_activation_bwd")
+def _activation_bwd_fake(grad_out, saved, activation, alpha):
+    _spec("_activation_bwd", activation)
+    return grad_out.new_empty(grad_out.shape)
+
+
+# ----------------------------------------------------------------- wrappers
+def linear_act(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor] = None,
+    activation: str = "identity",
+    alpha: Optional[float] = None,
+) -> Tensor:
+    """``act(input @ weight.T + bias)`` in one fused op.
+
+    input ``[..., K]``, weight ``[N, K]`` (the ``nn.Linear`` layout), bias ``[N]``
+    -> ``[..., N]``.  ``alpha`` is the activation's parameter (leaky_relu slope,
+    elu alpha, softplus beta); ``None`` means its default.
+    """
+    return _ops.linear_act(input, weight, bias, activation, alpha)
+
+
+def activation(input: Tensor, activation: str, alpha: Optional[float] = None) -> Tensor:
+    """The activation alone, elementwise (softmax / log_softmax over the last dim)."""
+    return _ops.activation(input, activation, alpha)
+
+
+def mlp(
+    input: Tensor,
+    weights: Sequence[Tensor],
+    biases: Sequence[Optional[Tensor]],
+    activations: Sequence[str],
+    alphas: Optional[Sequence[Optional[float]]] = None,
+) -> Tensor:
+    """A whole stack of linear+activation layers as one op (one autograd node)."""
+    if alphas is None:
+        alphas = [None] * len(weights)
+    return _ops.mlp(input, list(weights), list(biases), list(activations), list(alphas))
