@@ -145,10 +145,109 @@ at::Tensor activation_autograd(const at::Tensor& input, c10::string_view activat
   return ActivationFunction::apply(input, activation, alpha);
 }
 
+// ---------------------------------------------------------------- mlp
+using BiasList = c10::List<std::optional<at::Tensor>>;
+
+std::vector<at::Tensor> call_mlp_fwd(const at::Tensor& input, at::TensorList weights,
+                                     const BiasList& biases,
+                                     const std::vector<std::string>& activations,
+                                     const std::vector<std::optional<double>>& alphas) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("torch_act::_mlp_fwd", "")
+                       .typed<decltype(call_mlp_fwd)>();
+  return op.call(input, weights, biases, activations, alphas);
+}
+
+std::vector<at::Tensor> call_mlp_bwd(const at::Tensor& grad, const at::Tensor& input,
+                                     at::TensorList weights, const BiasList& biases,
+                                     at::TensorList saved,
+                                     const std::vector<std::string>& activations,
+                                     const std::vector<std::optional<double>>& alphas,
+                                     bool input_grad) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("torch_act::_mlp_bwd", "")
+                       .typed<decltype(call_mlp_bwd)>();
+  return op.call(grad, input, weights, biases, saved, activations, alphas, input_grad);
+}
+
+// One autograd node for the whole stack.  Autograd sees the biases as a
+// TensorList with undefined entries for layers without bias.
+class MlpFunction : public torch::autograd::Function<MlpFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input,
+                            at::TensorList weights, at::TensorList biases,
+                            const std::vector<std::string>& activations,
+                            const std::vector<std::optional<double>>& alphas) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    BiasList bl;
+    for (const auto& b : biases) bl.push_back(b.defined() ? std::optional<at::Tensor>(b) : std::nullopt);
+    std::vector<at::Tensor> ys = call_mlp_fwd(input, weights, bl, activations, alphas);
+    const size_t L = weights.size();
+    std::vector<at::Tensor> to_save;
+    to_save.reserve(1 + 2 * L + 2 * L);
+    to_save.push_back(input);
+    for (const auto& w : weights) to_save.push_back(w);
+    for (const auto& b : biases) to_save.push_back(b);
+    for (const auto& y : ys) to_save.push_back(y);
+    ctx->save_for_backward(to_save);
+    ctx->saved_data["L"] = static_cast<int64_t>(L);
+    ctx->saved_data["activations"] = c10::List<std::string>(activations);
+    c10::List<std::optional<double>> al;
+    for (const auto& a : alphas) al.push_back(a);
+    ctx->saved_data["alphas"] = al;
+    return ys[2 * L - 2];
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    check_no_double_backward("mlp", grads);
+    const auto saved = ctx->get_saved_variables();
+    const size_t L = static_cast<size_t>(ctx->saved_data["L"].toInt());
+    const at::Tensor& input = saved[0];
+    std::vector<at::Tensor> weights(saved.begin() + 1, saved.begin() + 1 + L);
+    BiasList bl;
+    for (size_t i = 0; i < L; ++i) {
+      const auto& b = saved[1 + L + i];
+      bl.push_back(b.defined() ? std::optional<at::Tensor>(b) : std::nullopt);
+    }
+    std::vector<at::Tensor> ys(saved.begin() + 1 + 2 * L, saved.end());
+    std::vector<std::string> acts;
+    for (const c10::IValue a : ctx->saved_data["activations"].toList()) acts.push_back(a.toStringRef());
+    std::vector<std::optional<double>> alphas;
+    for (const auto& a : ctx->saved_data["alphas"].toList()) {
+      const c10::IValue v = a;
+      alphas.push_back(v.isNone() ? std::nullopt : std::optional<double>(v.toDouble()));
+    }
+    auto g = call_mlp_bwd(grads[0], input, weights, bl, ys, acts, alphas,
+                          ctx->needs_input_grad(0));
+    // slots: input, weights[L], biases[L], activations, alphas
+    variable_list out;
+    out.reserve(1 + 2 * L + 2);
+    out.push_back(ctx->needs_input_grad(0) ? g[0] : at::Tensor());
+    for (size_t i = 0; i < L; ++i) out.push_back(g[1 + i]);
+    for (size_t i = 0; i < L; ++i) out.push_back(bl.get(i).has_value() ? g[1 + L + i] : at::Tensor());
+    out.push_back(at::Tensor());
+    out.push_back(at::Tensor());
+    return out;
+  }
+};
+
+at::Tensor mlp_autograd(const at::Tensor& input, at::TensorList weights, const BiasList& biases,
+                        const std::vector<std::string>& activations,
+                        const std::vector<std::optional<double>>& alphas) {
+  std::vector<at::Tensor> bs;
+  bs.reserve(biases.size());
+  for (size_t i = 0; i < biases.size(); ++i) {
+    const std::optional<at::Tensor> b = biases.get(i);
+    bs.push_back(b.has_value() ? *b : at::Tensor());
+  }
+  return MlpFunction::apply(input, weights, at::TensorList(bs), activations, alphas);
+}
+
 }  // namespace
 }  // namespace torch_act
 
 TORCH_LIBRARY_IMPL(torch_act, Autograd, m) {
   m.impl("linear_act", &torch_act::linear_act_autograd);
   m.impl("activation", &torch_act::activation_autograd);
+  m.impl("mlp", &torch_act::mlp_autograd);
 }
