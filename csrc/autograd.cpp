@@ -9,6 +9,8 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
+#include <algorithm>
+
 #include "ops.h"
 
 namespace torch_act {
@@ -170,27 +172,29 @@ std::vector<at::Tensor> call_mlp_bwd(const at::Tensor& grad, const at::Tensor& i
   return op.call(grad, input, weights, biases, saved, activations, alphas, input_grad);
 }
 
-// One autograd node for the whole stack.  Autograd sees the biases as a
-// TensorList with undefined entries for layers without bias.
+// One autograd node for the whole stack.  Autograd variables must be defined
+// tensors, so the biases travel as a list of the present ones plus a mask.
 class MlpFunction : public torch::autograd::Function<MlpFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input,
-                            at::TensorList weights, at::TensorList biases,
+                            at::TensorList weights, at::TensorList present_biases,
+                            const std::vector<bool>& has_bias,
                             const std::vector<std::string>& activations,
                             const std::vector<std::optional<double>>& alphas) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    BiasList bl;
-    for (const auto& b : biases) bl.push_back(b.defined() ? std::optional<at::Tensor>(b) : std::nullopt);
-    std::vector<at::Tensor> ys = call_mlp_fwd(input, weights, bl, activations, alphas);
     const size_t L = weights.size();
+    const BiasList bl = expand_biases(present_biases, has_bias);
+    std::vector<at::Tensor> ys = call_mlp_fwd(input, weights, bl, activations, alphas);
     std::vector<at::Tensor> to_save;
-    to_save.reserve(1 + 2 * L + 2 * L);
+    to_save.reserve(1 + L + present_biases.size() + 2 * L);
     to_save.push_back(input);
     for (const auto& w : weights) to_save.push_back(w);
-    for (const auto& b : biases) to_save.push_back(b);
+    for (const auto& b : present_biases) to_save.push_back(b);
     for (const auto& y : ys) to_save.push_back(y);
     ctx->save_for_backward(to_save);
-    ctx->saved_data["L"] = static_cast<int64_t>(L);
+    c10::List<bool> hb;
+    for (const bool h : has_bias) hb.push_back(h);
+    ctx->saved_data["has_bias"] = hb;
     ctx->saved_data["activations"] = c10::List<std::string>(activations);
     c10::List<std::optional<double>> al;
     for (const auto& a : alphas) al.push_back(a);
@@ -201,46 +205,51 @@ class MlpFunction : public torch::autograd::Function<MlpFunction> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     check_no_double_backward("mlp", grads);
     const auto saved = ctx->get_saved_variables();
-    const size_t L = static_cast<size_t>(ctx->saved_data["L"].toInt());
+    std::vector<bool> has_bias;
+    for (const bool b : ctx->saved_data["has_bias"].toBoolList()) has_bias.push_back(b);
+    const size_t L = has_bias.size();
+    const size_t nb = static_cast<size_t>(std::count(has_bias.begin(), has_bias.end(), true));
     const at::Tensor& input = saved[0];
     std::vector<at::Tensor> weights(saved.begin() + 1, saved.begin() + 1 + L);
-    BiasList bl;
-    for (size_t i = 0; i < L; ++i) {
-      const auto& b = saved[1 + L + i];
-      bl.push_back(b.defined() ? std::optional<at::Tensor>(b) : std::nullopt);
-    }
-    std::vector<at::Tensor> ys(saved.begin() + 1 + 2 * L, saved.end());
+    std::vector<at::Tensor> present(saved.begin() + 1 + L, saved.begin() + 1 + L + nb);
+    std::vector<at::Tensor> ys(saved.begin() + 1 + L + nb, saved.end());
     std::vector<std::string> acts;
     for (const c10::IValue a : ctx->saved_data["activations"].toList()) acts.push_back(a.toStringRef());
     std::vector<std::optional<double>> alphas;
-    for (const auto& a : ctx->saved_data["alphas"].toList()) {
-      const c10::IValue v = a;
-      alphas.push_back(v.isNone() ? std::nullopt : std::optional<double>(v.toDouble()));
-    }
-    auto g = call_mlp_bwd(grads[0], input, weights, bl, ys, acts, alphas,
-                          ctx->needs_input_grad(0));
-    // slots: input, weights[L], biases[L], activations, alphas
+    for (const c10::IValue a : ctx->saved_data["alphas"].toList())
+      alphas.push_back(a.isNone() ? std::nullopt : std::optional<double>(a.toDouble()));
+    auto g = call_mlp_bwd(grads[0], input, weights, expand_biases(present, has_bias), ys, acts,
+                          alphas, ctx->needs_input_grad(0));
+    // slots: input, weights[L], present biases[nb], has_bias, activations, alphas
     variable_list out;
-    out.reserve(1 + 2 * L + 2);
+    out.reserve(1 + L + nb + 3);
     out.push_back(ctx->needs_input_grad(0) ? g[0] : at::Tensor());
     for (size_t i = 0; i < L; ++i) out.push_back(g[1 + i]);
-    for (size_t i = 0; i < L; ++i) out.push_back(bl.get(i).has_value() ? g[1 + L + i] : at::Tensor());
-    out.push_back(at::Tensor());
-    out.push_back(at::Tensor());
+    for (size_t i = 0; i < L; ++i)
+      if (has_bias[i]) out.push_back(g[1 + L + i]);
+    out.resize(out.size() + 3);
     return out;
+  }
+
+  static BiasList expand_biases(at::TensorList present, const std::vector<bool>& has_bias) {
+    BiasList bl;
+    size_t j = 0;
+    for (const bool h : has_bias) bl.push_back(h ? std::optional<at::Tensor>(present[j++]) : std::nullopt);
+    return bl;
   }
 };
 
 at::Tensor mlp_autograd(const at::Tensor& input, at::TensorList weights, const BiasList& biases,
                         const std::vector<std::string>& activations,
                         const std::vector<std::optional<double>>& alphas) {
-  std::vector<at::Tensor> bs;
-  bs.reserve(biases.size());
+  std::vector<at::Tensor> present;
+  std::vector<bool> has_bias;
   for (size_t i = 0; i < biases.size(); ++i) {
     const std::optional<at::Tensor> b = biases.get(i);
-    bs.push_back(b.has_value() ? *b : at::Tensor());
+    has_bias.push_back(b.has_value() && b->defined());
+    if (has_bias.back()) present.push_back(*b);
   }
-  return MlpFunction::apply(input, weights, at::TensorList(bs), activations, alphas);
+  return MlpFunction::apply(input, weights, at::TensorList(present), has_bias, activations, alphas);
 }
 
 }  // namespace

@@ -84,8 +84,9 @@ struct OpImpls {
     at::Tensor pre;
     if (save && !backward_uses_output(act, a)) pre = at::empty(shape, input.options());
     at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
-    K::linear_act_forward(x, weight, b, act, a, out.view({-1, n}),
-                          pre.defined() ? pre.view({-1, n}) : pre);
+    const int64_t m = x.size(0);
+    K::linear_act_forward(x, weight, b, act, a, out.view({m, n}),
+                          pre.defined() ? pre.view({m, n}) : pre);
     if (!pre.defined() && save) pre = at::empty({0}, input.options());
     return {out, pre};
   }
@@ -101,6 +102,7 @@ struct OpImpls {
     check_linear_args(op, input, weight, std::nullopt);
     const int64_t n = weight.size(0), k = weight.size(1);
     const auto shape = linear_out_shape(input, n);
+    const at::Tensor x = flatten_rows(input);
     TORCH_CHECK(grad_out.sizes() == c10::IntArrayRef(shape), op, ": grad_out must have shape ",
                 c10::IntArrayRef(shape), ", got ", grad_out.sizes());
     TORCH_CHECK(grad_out.scalar_type() == input.scalar_type(), op,
@@ -114,14 +116,14 @@ struct OpImpls {
                   c10::IntArrayRef(shape), ", got ", saved.sizes());
       TORCH_CHECK(saved.scalar_type() == input.scalar_type() && saved.device() == input.device(),
                   op, ": saved must match input's dtype and device");
-      s = saved.contiguous().view({-1, n});
+      s = saved.contiguous().view({x.size(0), n});
     }
     const auto opts = input.options();
     at::Tensor dx = mask[0] ? at::empty(input.sizes(), opts) : at::empty({0}, opts);
     at::Tensor dw = mask[1] ? at::empty({n, k}, opts) : at::empty({0}, opts);
     at::Tensor db = mask[2] ? at::empty({n}, opts) : at::empty({0}, opts);
-    K::linear_act_backward(grad_out.reshape({-1, n}), flatten_rows(input), weight, s, act, a,
-                           mask[0] ? dx.view({-1, k}) : at::Tensor(),
+    K::linear_act_backward(grad_out.reshape({x.size(0), n}), x, weight, s, act, a,
+                           mask[0] ? dx.view({x.size(0), k}) : at::Tensor(),
                            mask[1] ? dw : at::Tensor(), mask[2] ? db : at::Tensor());
     return {dx, dw, db};
   }
@@ -162,10 +164,11 @@ struct OpImpls {
       if (save && !backward_uses_output(layers[i].first, layers[i].second))
         pre = at::empty(shape, input.options());
       const std::optional<at::Tensor> b = biases.get(i);
-      K::linear_act_forward(flatten_rows(h), weights[i],
-                            b.has_value() ? b->contiguous() : at::Tensor(), layers[i].first,
-                            layers[i].second, out.view({-1, n}),
-                            pre.defined() ? pre.view({-1, n}) : pre);
+      const at::Tensor x = flatten_rows(h);
+      const int64_t m = x.size(0);
+      K::linear_act_forward(x, weights[i], b.has_value() ? b->contiguous() : at::Tensor(),
+                            layers[i].first, layers[i].second, out.view({m, n}),
+                            pre.defined() ? pre.view({m, n}) : pre);
       result.push_back(out);
       result.push_back(pre.defined() ? pre : at::empty({0}, input.options()));
       h = out;
@@ -206,9 +209,11 @@ struct OpImpls {
       dws[j] = at::empty({n, k}, opts);
       const bool has_bias = biases.get(j).has_value();
       dbs[j] = has_bias ? at::empty({n}, opts) : at::empty({0}, opts);
-      K::linear_act_backward(g.reshape({-1, n}), flatten_rows(x), w,
-                             s.defined() ? s.contiguous().view({-1, n}) : s, layers[j].first,
-                             layers[j].second, want_dx ? dx.view({-1, k}) : dx, dws[j],
+      const at::Tensor x2 = flatten_rows(x);
+      const int64_t m = x2.size(0);
+      K::linear_act_backward(g.reshape({m, n}), x2, w,
+                             s.defined() ? s.contiguous().view({m, n}) : s, layers[j].first,
+                             layers[j].second, want_dx ? dx.view({m, k}) : dx, dws[j],
                              has_bias ? dbs[j] : at::Tensor());
       if (j == 0 && want_dx) dinput = dx;
       g = dx;
