@@ -19,11 +19,18 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-void check_no_double_backward(const char* op, const variable_list& grads) {
+// Backward runs with grad mode on only under create_graph=True.  Our backward
+// ops have no derivatives of their own, so rather than return gradients that
+// silently carry no graph, refuse.
+void check_no_double_backward(const char* op, const variable_list& grads,
+                              const variable_list& saved) {
   if (!at::GradMode::is_enabled()) return;
-  for (const auto& g : grads) {
-    TORCH_CHECK(!(g.defined() && g.requires_grad()), op,
-                ": double backward (create_graph=True through torch_act ops) is not supported");
+  for (const auto* list : {&grads, &saved}) {
+    for (const auto& t : *list) {
+      TORCH_CHECK(!(t.defined() && t.requires_grad()), op,
+                  ": double backward (create_graph=True through a torch_act op, e.g. for a "
+                  "gradient penalty) is not supported");
+    }
   }
 }
 
@@ -70,8 +77,8 @@ class LinearActFunction : public torch::autograd::Function<LinearActFunction> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    check_no_double_backward("linear_act", grads);
     auto saved = ctx->get_saved_variables();
+    check_no_double_backward("linear_act", grads, saved);
     const std::string act = ctx->saved_data["act"].toStringRef();
     const auto& av = ctx->saved_data["alpha"];
     const std::optional<double> alpha =
@@ -131,8 +138,8 @@ class ActivationFunction : public torch::autograd::Function<ActivationFunction> 
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    check_no_double_backward("activation", grads);
     auto saved = ctx->get_saved_variables();
+    check_no_double_backward("activation", grads, saved);
     const std::string act = ctx->saved_data["act"].toStringRef();
     const auto& av = ctx->saved_data["alpha"];
     const std::optional<double> alpha =
@@ -203,8 +210,8 @@ class MlpFunction : public torch::autograd::Function<MlpFunction> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    check_no_double_backward("mlp", grads);
     const auto saved = ctx->get_saved_variables();
+    check_no_double_backward("mlp", grads, saved);
     std::vector<bool> has_bias;
     for (const bool b : ctx->saved_data["has_bias"].toBoolList()) has_bias.push_back(b);
     const size_t L = has_bias.size();
