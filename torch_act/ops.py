@@ -38,10 +38,19 @@ def _check_linear(op: str, input: Tensor, weight: Tensor, bias: Optional[Tensor]
         lambda: f"{op}: input's last dimension must equal weight.size(1)",
     )
     torch._check(input.dtype == weight.dtype, lambda: f"{op}: weight dtype must match input dtype")
+    torch._check(
+        input.device == weight.device,
+        lambda: f"{op}: weight is on {weight.device} but input is on {input.device}; move both to one device",
+    )
     if bias is not None:
         torch._check(
             bias.dim() == 1 and bias.shape[0] == weight.shape[0],
             lambda: f"{op}: bias must be 1-D of size N",
+        )
+        torch._check(bias.dtype == input.dtype, lambda: f"{op}: bias dtype must match input dtype")
+        torch._check(
+            bias.device == input.device,
+            lambda: f"{op}: bias is on {bias.device} but input is on {input.device}; move both to one device",
         )
 
 
