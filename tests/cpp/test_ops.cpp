@@ -175,6 +175,34 @@ TEST(Api, MlpMatchesLayerByLayer) {
   EXPECT_TRUE(close(y2, torch::linear(h2, w0[2]), tol(torch::kFloat64)));
 }
 
+// ---------------------------------------------------------------- CUDA
+// On a GPU machine with a CUDA build of the library: the CUDA kernels against
+// LibTorch on the same device (skipped elsewhere).
+TEST(Cuda, EveryActivationMatchesLibTorch) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  if (!torch_act::build_info().with_cuda) GTEST_SKIP() << "torch_act built without CUDA";
+  const auto o = torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCUDA);
+  for (const auto& name : torch_act::activation_names()) {
+    SCOPED_TRACE(name);
+    torch::manual_seed(5);
+    const auto x0 = torch::randn({33, 17}, o), w0 = torch::randn({9, 17}, o), b0 = torch::randn({9}, o);
+    const auto g = torch::randn({33, 9}, o);
+    auto x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(), b = b0.clone().requires_grad_();
+    auto xr = x0.clone().requires_grad_(), wr = w0.clone().requires_grad_(), br = b0.clone().requires_grad_();
+    const auto y = torch_act::linear_act(x, w, b, name);
+    const auto yr = act_ref(name).fn(torch::linear(xr, wr, br), act_ref(name).default_alpha);
+    ASSERT_TRUE(y.is_cuda());
+    // TF32 / different summation orders: looser than the CPU float32 check
+    const ta_test::Tol t{1e-3, 1e-3};
+    EXPECT_TRUE(close(y, yr, t));
+    y.backward(g);
+    yr.backward(g);
+    EXPECT_TRUE(close(x.grad(), xr.grad(), t));
+    EXPECT_TRUE(close(w.grad(), wr.grad(), t));
+    EXPECT_TRUE(close(b.grad(), br.grad(), t));
+  }
+}
+
 // ---------------------------------------------------------------- errors
 TEST(Errors, KMismatch) {
   const auto x = torch::randn({3, 4});
