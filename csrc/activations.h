@@ -275,7 +275,8 @@ struct Hardswish {
     return where(z <= T(-3), z * T(0), where(z >= T(3), z, z * (z + T(3)) * T(1.0 / 6.0)));
   }
   template <class T> TA_HD static T backward(T g, T z, T) {
-    return where(z < T(-3), T(0), where(z <= T(3), g * (z * T(1.0 / 3.0) + T(0.5)), g));
+    // as torch's hardswish_backward: 0 at z = -3, g at z = 3
+    return where(z <= T(-3), T(0), where(z < T(3), g * (z * T(1.0 / 3.0) + T(0.5)), g));
   }
 };
 

@@ -1,5 +1,7 @@
 """Gradients: gradcheck in float64 for every op and activation, and agreement
 with eager PyTorch's autograd in the other dtypes."""
+import zlib
+
 import pytest
 import torch
 from torch.autograd import gradcheck
@@ -68,7 +70,7 @@ def test_gradcheck_mlp(device):
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("act", ACTS)
 def test_grads_match_eager(act, dtype, device, poison):
-    g = torch.Generator().manual_seed(hash(act) % 1000)
+    g = torch.Generator().manual_seed(zlib.crc32(act.encode()) % 1000)
     M, K, N = 33, 20, 17
     x0 = randn(M, K, dtype=dtype, device=device, generator=g)
     w0 = randn(N, K, dtype=dtype, device=device, generator=g, scale=K**-0.5)

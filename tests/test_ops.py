@@ -1,4 +1,6 @@
 """Forward values of every op, activation, dtype and device against float64 PyTorch."""
+import zlib
+
 import pytest
 import torch
 
@@ -12,7 +14,7 @@ from conftest import (ACTS, ALL_DEVICES, ALPHAS, DTYPES, ELEMENTWISE, ROWWISE, a
 @pytest.mark.parametrize("act", ACTS)
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
 def test_linear_act_values(act, dtype, device, bias, poison):
-    g = torch.Generator().manual_seed(hash((act, str(dtype), bias)) % 2**31)
+    g = torch.Generator().manual_seed(zlib.crc32(f"{act}{dtype}{bias}".encode()))
     M, K, N = 37, 29, 23  # not multiples of any tile size
     x = randn(M, K, dtype=dtype, device=device, generator=g)
     w = randn(N, K, dtype=dtype, device=device, generator=g, scale=K**-0.5)
