@@ -1,0 +1,10 @@
+// torch_act — instantiates the tensor-core GEMM of gemm_tc.cuh for float
+// (one file per dtype so the two build jobs compile them in parallel).
+#include "gemm_tc.cuh"
+
+namespace torch_act {
+namespace cuda {
+template bool tc_gemm<float>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                           const at::Tensor&, const at::Tensor&, Act, double);
+}  // namespace cuda
+}  // namespace torch_act
