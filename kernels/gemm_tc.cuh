@@ -24,8 +24,10 @@
 #include <ATen/ops/empty.h>
 #include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAFunctions.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "common.cuh"
 #include "gemm.cuh"
@@ -375,8 +377,16 @@ void launch(const GemmArgs& p, cudaStream_t stream) {
   using G = Geo<T, AK, BK, C>;
   auto kernel = tc_gemm_kernel<T, AK, BK, C>;
   if (G::kSmem > 48 * 1024) {
-    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(G::kSmem)));
+    // Opt in to > 48 KiB of dynamic shared memory, once per device (a plain
+    // attribute call: fine during CUDA-graph capture as well).
+    static std::atomic<uint64_t> done{0};
+    const int dev = c10::cuda::current_device();
+    const uint64_t bit = dev < 64 ? uint64_t{1} << dev : 0;
+    if (bit == 0 || (done.load(std::memory_order_acquire) & bit) == 0) {
+      C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          static_cast<int>(G::kSmem)));
+      done.fetch_or(bit, std::memory_order_release);
+    }
   }
   const int64_t tiles = static_cast<int64_t>(p.tiles_m) * p.tiles_n;
   kernel<<<static_cast<unsigned>(tiles), C::kThreads, G::kSmem, stream>>>(p);
