@@ -28,6 +28,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 
 #include "common.cuh"
 #include "gemm.cuh"
@@ -428,8 +430,14 @@ bool tc_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c, cons
   }
   GemmArgs p = make_gemm_args<T>(a2, b2, c, bias, preact, act, alpha);
   const bool rowwise = act_info(act).rowwise;
-  const int64_t big_tiles = cdiv(p.M, tc::CfgBig::BM) * cdiv(p.N, tc::CfgBig::BN);
-  if (big_tiles >= sm_count()) return tc::run<T, tc::CfgBig>(p, la.kmajor, lb.kmajor, rowwise);
+  // 128x128 tiles when they fill the GPU, else 64x64; TORCH_ACT_CUDA_TILE=big|small
+  // forces one (tests and sanitizer runs use it to reach both on small shapes).
+  bool big = cdiv(p.M, tc::CfgBig::BM) * cdiv(p.N, tc::CfgBig::BN) >= sm_count();
+  if (const char* force = std::getenv("TORCH_ACT_CUDA_TILE")) {
+    if (std::strcmp(force, "big") == 0) big = true;
+    if (std::strcmp(force, "small") == 0) big = false;
+  }
+  if (big) return tc::run<T, tc::CfgBig>(p, la.kmajor, lb.kmajor, rowwise);
   return tc::run<T, tc::CfgSmall>(p, la.kmajor, lb.kmajor, rowwise);
 }
 

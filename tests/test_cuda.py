@@ -4,6 +4,7 @@ Skipped as a whole when no CUDA device is visible.  Every activation in the
 C++ table (torch_act.ACTIVATIONS) is checked for every dtype, so a new row in
 csrc/activations.h is tested here without edits (its reference goes in REF).
 """
+import contextlib
 import math
 
 import pytest
@@ -83,12 +84,20 @@ def assert_rel(actual, ref, tol, what=""):
     assert err <= tol * max(scale, 1e-3), f"{what}: max err {err:.3g} > {tol:g} * {scale:.3g}"
 
 
+@contextlib.contextmanager
+def allow_tf32(enabled):
+    old = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
+
+
 @pytest.fixture
 def tf32_off():
-    old = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cuda.matmul.allow_tf32 = old
+    with allow_tf32(False):
+        yield
 
 
 def make_linear(M, K, N, dtype, bias=True, seed=0):
@@ -156,6 +165,7 @@ def test_activation_alpha(name, alpha):
 
 
 # ------------------------------------------------------------------ linear_act
+LAYOUTS = ["x_t", "w_t", "both_t", "x_sliced", "x_offset", "w_expanded", "x_3d"]
 SHAPES = [(1, 1, 1), (17, 17, 17), (129, 257, 65), (257, 129, 129), (64, 96, 200)]
 
 
@@ -196,7 +206,21 @@ def test_linear_act_big_tiles(name, dtype, tf32_off):
         assert_rel(y, ref_linear(x, w, b, name), gemm_tol(dtype), f"{name} {dtype} {(M, K, N)}")
 
 
-LAYOUTS = ["x_t", "w_t", "both_t", "x_sliced", "x_offset", "w_expanded", "x_3d"]
+@pytest.mark.parametrize("tile", ["big", "small"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, "tf32"], ids=str)
+def test_forced_tile_configs(tile, dtype, monkeypatch):
+    # both tensor-core tile shapes on small problems, every operand layout, fused and unfused softmax
+    monkeypatch.setenv("TORCH_ACT_CUDA_TILE", tile)
+    tf32 = dtype == "tf32"
+    dtype = torch.float32 if tf32 else dtype
+    with allow_tf32(tf32):
+        for layout in LAYOUTS:
+            check_strides(layout, dtype, tf32)
+        for (M, K, N) in [(200, 72, 100), (130, 40, 260), (5, 300, 129)]:
+            x, w, b = make_linear(M, K, N, dtype, seed=12)
+            for name in ("softmax", "log_softmax", "gelu_tanh"):
+                y = torch_act.linear_act(x, w, b, name)
+                assert_rel(y, ref_linear(x, w, b, name), gemm_tol(dtype, tf32), f"{tile} {name} {(M, K, N)}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -207,12 +231,8 @@ def test_linear_act_strides(layout, dtype, tf32_off):
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_linear_act_strides_tf32(layout):
-    old = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = True
-    try:
+    with allow_tf32(True):
         check_strides(layout, torch.float32, tf32=True)
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = old
 
 
 def check_strides(layout, dtype, tf32):
@@ -285,14 +305,10 @@ def test_tf32_on_off(dtype):
     M, K, N = 256, 1024, 192
     x, w, b = make_linear(M, K, N, dtype, seed=6)
     ref = ref_linear(x, w, b, "identity")
-    old = torch.backends.cuda.matmul.allow_tf32
-    try:
-        torch.backends.cuda.matmul.allow_tf32 = False
+    with allow_tf32(False):
         y_off = torch_act.linear_act(x, w, b)
-        torch.backends.cuda.matmul.allow_tf32 = True
+    with allow_tf32(True):
         y_on = torch_act.linear_act(x, w, b)
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = old
     assert_rel(y_off, ref, gemm_tol(dtype), "tf32 off")
     assert_rel(y_on, ref, gemm_tol(dtype, tf32=True), "tf32 on")
     if dtype == torch.float32:
