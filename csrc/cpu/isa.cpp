@@ -1,0 +1,160 @@
+// torch_act — CPU ISA detection and runtime dispatch.
+//
+// The kernels exist as one table of function pointers per ISA (avx512, avx2,
+// portable; the x86 ones only in x86-64 builds).  At load we pick the best one
+// the CPU and OS support (CPUID + XGETBV for the AVX/AVX-512 register state),
+// or the one named by TORCH_ACT_CPU_ISA (an unknown or unsupported name falls
+// back with a warning).  set_isa() switches later, with a clear error.
+#include <c10/util/Exception.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "isa.h"
+#include "kernels.h"
+
+#if defined(TORCH_ACT_X86)
+#include <cpuid.h>
+#endif
+
+namespace torch_act {
+namespace cpu {
+namespace {
+
+struct Features {
+  bool avx2 = false;    // AVX2 + FMA + F16C, OS saves ymm
+  bool avx512 = false;  // AVX-512 F/BW/VL/DQ, OS saves zmm/opmask
+  bool bf16 = false;    // AVX512_BF16
+};
+
+#if defined(TORCH_ACT_X86)
+uint64_t read_xcr0() {
+  uint32_t lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (uint64_t(hi) << 32) | lo;
+}
+#endif
+
+Features detect() {
+  Features f;
+#if defined(TORCH_ACT_X86)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  const bool osxsave = c & (1u << 27), avx = c & (1u << 28), fma = c & (1u << 12),
+             f16c = c & (1u << 29);
+  const uint64_t xcr0 = osxsave ? read_xcr0() : 0;
+  const bool os_ymm = (xcr0 & 0x6) == 0x6, os_zmm = (xcr0 & 0xE6) == 0xE6;
+  if (__get_cpuid_max(0, nullptr) < 7) return f;
+  __cpuid_count(7, 0, a, b, c, d);
+  const bool avx2 = b & (1u << 5), avx512f = b & (1u << 16), avx512dq = b & (1u << 17),
+             avx512bw = b & (1u << 30), avx512vl = b & (1u << 31);
+  __cpuid_count(7, 1, a, b, c, d);
+  const bool avx512bf16 = a & (1u << 5);
+  f.avx2 = os_ymm && avx && avx2 && fma && f16c;
+  f.avx512 = f.avx2 && os_zmm && avx512f && avx512dq && avx512bw && avx512vl;
+  f.bf16 = f.avx512 && avx512bf16;
+#endif
+  return f;
+}
+
+const Features& features() {
+  static const Features f = detect();
+  return f;
+}
+
+struct IsaEntry {
+  const char* name;
+  const KernelTable* (*table)();
+  bool (*supported)();
+};
+
+const IsaEntry kIsas[] = {  // best first
+#if defined(TORCH_ACT_X86)
+    {"avx512", kernels_avx512, [] { return features().avx512; }},
+    {"avx2", kernels_avx2, [] { return features().avx2; }},
+#endif
+    {"portable", kernels_portable, [] { return true; }},
+};
+
+const IsaEntry* find_isa(const std::string& name) {
+  for (const auto& e : kIsas)
+    if (name == e.name) return &e;
+  return nullptr;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+const IsaEntry* best_supported() {
+  for (const auto& e : kIsas)
+    if (e.supported()) return &e;
+  return &kIsas[sizeof(kIsas) / sizeof(kIsas[0]) - 1];
+}
+
+const IsaEntry* initial_isa() {
+  const char* env = std::getenv("TORCH_ACT_CPU_ISA");
+  if (env && *env) {
+    const IsaEntry* e = find_isa(env);
+    if (e && e->supported()) return e;
+    TORCH_WARN("torch_act: TORCH_ACT_CPU_ISA=", env,
+               e ? " is not supported by this CPU" : " is not a known ISA",
+               " (this build and machine support: ", join(supported_isas()), "); using ",
+               best_supported()->name);
+  }
+  return best_supported();
+}
+
+std::atomic<const IsaEntry*>& current() {
+  static std::atomic<const IsaEntry*> cur{initial_isa()};
+  return cur;
+}
+
+// Choose at load time (also makes later calls lock-free).
+const bool kChosenAtLoad = (current(), true);
+
+}  // namespace
+
+const KernelTable* active_kernels() { return current().load(std::memory_order_relaxed)->table(); }
+
+bool bf16_dot_enabled() {
+  static const bool env_off = [] {
+    const char* e = std::getenv("TORCH_ACT_CPU_BF16_DOT");
+    return e && std::string(e) == "0";
+  }();
+  return features().bf16 && !env_off;
+}
+
+std::vector<std::string> compiled_isas() {
+  std::vector<std::string> v;
+  for (const auto& e : kIsas) v.emplace_back(e.name);
+  return v;
+}
+
+std::vector<std::string> supported_isas() {
+  std::vector<std::string> v;
+  for (const auto& e : kIsas)
+    if (e.supported()) v.emplace_back(e.name);
+  return v;
+}
+
+std::string current_isa() {
+  (void)kChosenAtLoad;
+  return current().load()->name;
+}
+
+void set_isa(const std::string& isa) {
+  const IsaEntry* e = find_isa(isa);
+  TORCH_CHECK(e != nullptr, "torch_act.set_cpu_isa: unknown CPU ISA '", isa,
+              "'; this build has: ", join(compiled_isas()));
+  TORCH_CHECK(e->supported(), "torch_act.set_cpu_isa: ISA '", isa,
+              "' is not supported by this CPU; supported: ", join(supported_isas()));
+  current().store(e);
+}
+
+}  // namespace cpu
+}  // namespace torch_act

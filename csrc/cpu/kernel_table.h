@@ -1,0 +1,115 @@
+// torch_act — the plain interface between the CPU driver (baseline-compiled
+// TUs with ATen: linear_act.cpp, isa.cpp) and the per-ISA kernel TUs
+// (kernels_avx512.cpp, kernels_avx2.cpp, kernels_portable.cpp).
+//
+// Only types and declarations live here: no inline functions, no templates,
+// no torch headers.  Every ISA TU is compiled with its own target attributes;
+// anything inline that both a baseline TU and an ISA TU emitted could be merged
+// by the linker into one (wrong-ISA) copy.  The ISA TUs fill a KernelTable of
+// plain function pointers; the driver picks one table at load (isa.cpp) and
+// does all blocking decisions, threading and workspace management.
+#pragma once
+
+#include <stdint.h>
+
+#include "../activations.h"
+
+namespace torch_act {
+namespace cpu {
+
+enum class DT : int32_t { F32 = 0, F64 = 1, BF16 = 2, F16 = 3 };
+
+// Raw 16-bit storage types (no arithmetic; converted by the ISA kernels).
+struct bf16_t {
+  uint16_t x;
+};
+struct f16_t {
+  uint16_t x;
+};
+
+// A strided matrix view: element (r, c) lives at p + (r * rs + c * cs) elements.
+struct MatRef {
+  const void* p;
+  DT dt;
+  int64_t rs, cs;
+};
+
+// How a GEMM's operands are packed (and so which microkernel runs).
+enum class PackKind : int32_t {
+  F32 = 0,       // float32 panels, fp32 FMA microkernel (fp32, fp16, and bf16 without dot)
+  F64 = 1,       // float64 panels, fp64 FMA microkernel
+  BF16Pair = 2,  // bf16 (k, k+1) pairs, vdpbf16ps microkernel, fp32 accumulation
+};
+
+// C = A . Bt^T (+ bias, activation epilogue).
+struct GemmProblem {
+  int64_t M, N, K;
+  MatRef a;   // [M, K]
+  MatRef bt;  // [N, K]
+  const void* bias;  // [N] contiguous, dtype bias_dt, or null
+  DT bias_dt;
+  void* out;  // [M, N], row stride ldo, dtype out_dt
+  DT out_dt;
+  int64_t ldo;
+  void* pre;  // optional second output z, row stride ldp, dtype pre_dt (null: none)
+  DT pre_dt;
+  int64_t ldp;
+  Act act;  // elementwise activations only (the driver maps row ones to Identity)
+  double alpha;
+  DT compute;  // F32 or F64: the accumulation type
+};
+
+// Packed-panel geometry chosen by the ISA for a problem.
+//   packed A: ceil(M/mr) panels, each [Kp][mr] (pairs: [Kp/2][mr][2]);
+//   packed B: ceil(N/nr) panels, each [Kp][nr] (pairs: [Kp/2][nr][2]);
+//   Kp = K rounded up to kalign.  Blocks of kc along K; tasks of mc x nc.
+struct Blocking {
+  PackKind kind;
+  int32_t elem;  // bytes per packed element
+  int32_t mr, nr, kalign;
+  int64_t kc, mc, nc;
+};
+
+struct KernelTable {
+  const char* name;
+  // Chooses the packing kind and block sizes (bf16_dot: the CPU has AVX512-BF16).
+  void (*blocking)(const GemmProblem* p, int32_t bf16_dot, Blocking* out);
+  // Packs A panels [i0, i1) / B panels [j0, j1) into `dst` (the whole packed buffer).
+  void (*pack_a)(const GemmProblem* p, const Blocking* bl, int64_t i0, int64_t i1, void* dst);
+  void (*pack_b)(const GemmProblem* p, const Blocking* bl, int64_t j0, int64_t j1, void* dst);
+  // Computes C[m0:m1, n0:n1] (n0 a multiple of nr) from packed A/B, running every
+  // K block and the epilogue.  ws: partial-sum scratch of mc x nc compute-type
+  // elements (64-byte aligned), used when K > kc.
+  void (*gemm_block)(const GemmProblem* p, const Blocking* bl, const void* pa, const void* pb,
+                     int64_t m0, int64_t m1, int64_t n0, int64_t n1, void* ws);
+  // Small-shape path, no packing of A: bt transposed into ws ([K][round_up(N)],
+  // compute type, direct_ws_bytes) once by direct_prep, then rows [m0, m1).
+  int64_t (*direct_ws_bytes)(const GemmProblem* p);
+  void (*direct_prep)(const GemmProblem* p, void* ws);
+  void (*direct_rows)(const GemmProblem* p, const void* ws, int64_t m0, int64_t m1);
+  // y[i] = act(x[i]) for i < n (elementwise activations), x/y contiguous.
+  void (*act_forward)(const void* x, DT xdt, void* y, DT ydt, int64_t n, Act act, double alpha);
+  // Softmax / log_softmax over `rows` rows of n entries: z (ldz, zdt) -> y (ldy, ydt);
+  // z == y allowed (in place).  Computes in fp32 (fp64 for F64).
+  void (*softmax_rows)(const void* z, DT zdt, int64_t ldz, void* y, DT ydt, int64_t ldy,
+                       int64_t rows, int64_t n, int32_t log);
+  // Backward through the activation for rows [m0, m1) of an [*, n] problem:
+  //   dz = g * act'(s)  (row activations: the softmax / log_softmax Jacobian),
+  //   g: any strides; s: contiguous rows (lds), dtype sdt, ignored for identity;
+  //   dz: (ldz, dzdt) or null; dbpart: n compute-type column sums of dz over these
+  //   rows (fixed order), or null.
+  void (*dz_rows)(const MatRef* g, const void* s, DT sdt, int64_t lds, int64_t m0, int64_t m1,
+                  int64_t n, Act act, double alpha, void* dz, DT dzdt, int64_t ldz,
+                  void* dbpart);
+};
+
+// Defined by the ISA TUs (x86 ones only when compiled for x86-64).
+const KernelTable* kernels_portable();
+#if defined(__x86_64__) || defined(_M_X64)
+#define TORCH_ACT_X86 1
+const KernelTable* kernels_avx2();
+const KernelTable* kernels_avx512();
+#endif
+
+}  // namespace cpu
+}  // namespace torch_act

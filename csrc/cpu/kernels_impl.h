@@ -1,0 +1,732 @@
+// torch_act — the CPU kernels, written once for any SIMD type.  NOT a
+// standalone header: an ISA TU (kernels_avx512.cpp, kernels_avx2.cpp,
+// kernels_portable.cpp) sets its target, includes its simd_*.h, defines
+// TA_ISA (its namespace) and TA_TABLE_FN (the exported table getter), then
+// includes this file.  Everything below lands in torch_act::cpu::TA_ISA::
+// (anonymous namespace: internal linkage), so the per-ISA copies can never be
+// merged by the linker.
+//
+// What is here (threads and workspaces belong to the driver, linear_act.cpp):
+//  * packing: A [M,K] into mr-row panels [Kp][mr], B^T [N,K] into nr-column
+//    panels [Kp][nr] (bf16 pairs: [Kp/2][r][2]), from any strides and dtype,
+//    converting to the compute type; k-contiguous sources go through W x W
+//    register transposes, row-contiguous ones through vector copies.
+//  * the register-blocked microkernel: an MR x (NV*W) tile of C stays in
+//    registers over a K block (broadcast A, vector B, FMA or vdpbf16ps); the
+//    epilogue adds the bias, writes the optional pre-activation and applies the
+//    activation functor (on SIMD vectors) before the one store of the tile.
+//  * gemm_block: one mc x nc task: K blocks of kc (partial sums in an L2-sized
+//    scratch), mr-row panels (A micro-panel stays in L1), nr-column panels of B
+//    streamed from L2.  Speed: FMA throughput (2 per cycle on AVX-512 parts)
+//    when kc is large; the epilogue and packing are O(MN) and O(MK + NK).
+//  * the direct path for small shapes (no A packing), elementwise activation,
+//    softmax rows, and the fused backward pass through the activation with
+//    the bias-gradient column sums.
+
+#ifndef TA_ISA
+#error "kernels_impl.h is included by an ISA TU after defining TA_ISA"
+#endif
+
+namespace torch_act {
+namespace cpu {
+namespace TA_ISA {
+namespace {
+
+// ------------------------------------------------------------------ helpers
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+
+template <class V>
+inline V load_any(const void* p, DT dt, int64_t idx, int n) {
+  if constexpr (sizeof(typename V::Scalar) == 8) {
+    return load_n(static_cast<const double*>(p) + idx, n);
+  } else {
+    switch (dt) {
+      case DT::BF16: return load_n(static_cast<const bf16_t*>(p) + idx, n);
+      case DT::F16: return load_n(static_cast<const f16_t*>(p) + idx, n);
+      default: return load_n(static_cast<const float*>(p) + idx, n);
+    }
+  }
+}
+
+template <class V>
+inline void store_any(void* p, DT dt, int64_t idx, V v, int n) {
+  if constexpr (sizeof(typename V::Scalar) == 8) {
+    store_n(static_cast<double*>(p) + idx, v, n);
+  } else {
+    switch (dt) {
+      case DT::BF16: store_n(static_cast<bf16_t*>(p) + idx, v, n); break;
+      case DT::F16: store_n(static_cast<f16_t*>(p) + idx, v, n); break;
+      default: store_n(static_cast<float*>(p) + idx, v, n); break;
+    }
+  }
+}
+
+inline float scalar_f32(const void* p, DT dt, int64_t idx) {
+  switch (dt) {
+    case DT::BF16: return to_f32(static_cast<const bf16_t*>(p)[idx]);
+    case DT::F16: return to_f32(static_cast<const f16_t*>(p)[idx]);
+    case DT::F64: return float(static_cast<const double*>(p)[idx]);
+    default: return static_cast<const float*>(p)[idx];
+  }
+}
+
+// Loads n (<= W) elements spaced `stride` apart (stride 1: a vector load).
+template <class V, class T>
+inline V load_strided(const T* p, int64_t stride, int n) {
+  if (stride == 1) return load_n(p, n);
+  typename V::Scalar buf[V::W];
+  for (int i = 0; i < V::W; ++i) {
+    if constexpr (sizeof(typename V::Scalar) == 8)
+      buf[i] = i < n ? p[i * stride] : 0.0;
+    else
+      buf[i] = i < n ? to_f32(p[i * stride]) : 0.0f;
+  }
+  return load_n(buf, V::W);
+}
+
+// --------------------------------------------------------------- packing
+// dst(r, k) for an R-row panel: [Kp][R] (or pairs [Kp/2][R][2]).
+template <bool Pairs>
+inline int64_t pidx(int64_t r, int64_t k, int R) {
+  if constexpr (Pairs)
+    return (k >> 1) * (2 * R) + 2 * r + (k & 1);
+  else
+    return k * R + r;
+}
+
+template <class Dst>
+inline Dst zero_of() {
+  if constexpr (sizeof(Dst) == 2)
+    return Dst{0};
+  else
+    return Dst(0);
+}
+
+template <class Dst, class Src>
+inline void conv_store(Dst* d, Src s) {
+  if constexpr (sizeof(Dst) == 8) {
+    *d = double(s);
+  } else if constexpr (sizeof(Dst) == 4) {
+    *d = to_f32(s);
+  } else {  // bf16 pairs
+    if constexpr (sizeof(Src) == 2)
+      *d = s;  // bf16 -> bf16
+    else
+      from_f32(to_f32(s), d);
+  }
+}
+
+// General (scalar) packing of rows [0, rows) of src into an R-row panel.
+template <bool Pairs, class Dst, class Src>
+void pack_panel_scalar(const Src* src, int64_t rs, int64_t cs, int64_t rows, int R, int64_t K,
+                       int64_t Kp, Dst* dst) {
+  const Dst z = zero_of<Dst>();
+  if (cs != 1 && (rs == 1 || (cs > rs && rs != 0))) {
+    for (int64_t k = 0; k < Kp; ++k)
+      for (int r = 0; r < R; ++r) {
+        Dst* d = dst + pidx<Pairs>(r, k, R);
+        if (r < rows && k < K)
+          conv_store(d, src[r * rs + k * cs]);
+        else
+          *d = z;
+      }
+  } else {
+    for (int r = 0; r < R; ++r)
+      for (int64_t k = 0; k < Kp; ++k) {
+        Dst* d = dst + pidx<Pairs>(r, k, R);
+        if (r < rows && k < K)
+          conv_store(d, src[r * rs + k * cs]);
+        else
+          *d = z;
+      }
+  }
+}
+
+// k-contiguous source (cs == 1), float/double destination: W x W transposes.
+template <class V, class Dst, class Src>
+void pack_panel_transpose(const Src* src, int64_t rs, int64_t rows, int R, int64_t K, int64_t Kp,
+                          Dst* dst) {
+  constexpr int W = V::W;
+  for (int r0 = 0; r0 < R; r0 += W) {
+    const int nr = int(imin(W, R - r0));             // lanes to store
+    const int nrv = int(imax(0, imin(nr, rows - r0)));  // rows with data
+    for (int64_t k0 = 0; k0 < K; k0 += W) {
+      const int nk = int(imin(W, K - k0));
+      V t[W];
+      for (int i = 0; i < W; ++i)
+        t[i] = i < nrv ? load_n(src + (r0 + i) * rs + k0, nk) : V::zero();
+      transpose_vecs(t);
+      for (int j = 0; j < nk; ++j) store_n(dst + (k0 + j) * R + r0, t[j], nr);
+    }
+    for (int64_t k = K; k < Kp; ++k) store_n(dst + k * R + r0, V::zero(), nr);
+  }
+}
+
+// row-contiguous source (rs == 1): one vector copy per k and W rows.
+template <class V, class Dst, class Src>
+void pack_panel_rowcontig(const Src* src, int64_t cs, int64_t rows, int R, int64_t K, int64_t Kp,
+                          Dst* dst) {
+  constexpr int W = V::W;
+  for (int64_t k = 0; k < Kp; ++k)
+    for (int r0 = 0; r0 < R; r0 += W) {
+      const int nr = int(imin(W, R - r0));
+      const int nrv = int(imax(0, imin(nr, rows - r0)));
+      V v = (k < K && nrv > 0) ? load_n(src + k * cs + r0, nrv) : V::zero();
+      store_n(dst + k * R + r0, v, nr);
+    }
+}
+
+#ifdef TA_HAS_BF16_DOT
+// bf16 source with k contiguous: (k, k+1) pairs are 32-bit units, so packing
+// pairs is a transpose of 32-bit lanes.
+void pack_pairs_transpose(const bf16_t* src, int64_t rs, int64_t rows, int R, int64_t K,
+                          int64_t Kp, bf16_t* dst) {
+  constexpr int W = VecF::W;
+  const int64_t K2 = K / 2;  // full pairs
+  for (int r0 = 0; r0 < R; r0 += W) {
+    const int nr = int(imin(W, R - r0));
+    const int nrv = int(imax(0, imin(nr, rows - r0)));
+    for (int64_t k0 = 0; k0 < K2; k0 += W) {
+      const int nk = int(imin(W, K2 - k0));
+      VecF t[W];
+      for (int i = 0; i < W; ++i)
+        t[i] = i < nrv ? load_n(reinterpret_cast<const float*>(src + (r0 + i) * rs + 2 * k0), nk)
+                       : VecF::zero();
+      transpose_vecs(t);
+      for (int j = 0; j < nk; ++j)
+        store_n(reinterpret_cast<float*>(dst + (k0 + j) * 2 * R + 2 * r0), t[j], nr);
+    }
+    for (int64_t kp = K2; kp < Kp / 2; ++kp)
+      for (int r = r0; r < r0 + nr; ++r) {
+        bf16_t* d = dst + kp * 2 * R + 2 * r;
+        d[0] = (2 * kp < K && r < rows) ? src[r * rs + 2 * kp] : bf16_t{0};
+        d[1] = bf16_t{0};
+      }
+  }
+}
+#endif
+
+template <class Dst, class Src>
+void pack_panel(const Src* src, int64_t rs, int64_t cs, int64_t rows, int R, int64_t K,
+                int64_t Kp, Dst* dst) {
+  using V = typename std::conditional_t<sizeof(Dst) == 8, VecD, VecF>;
+  if constexpr (sizeof(Dst) == 2) {  // bf16 pairs
+#ifdef TA_HAS_BF16_DOT
+    if constexpr (sizeof(Src) == 2) {
+      if (cs == 1 && rows > 0) return pack_pairs_transpose(src, rs, rows, R, K, Kp, dst);
+    }
+#endif
+    return pack_panel_scalar<true>(src, rs, cs, rows, R, K, Kp, dst);
+  } else {
+    if (rows > 0 && cs == 1 && rs != 1) return pack_panel_transpose<V>(src, rs, rows, R, K, Kp, dst);
+    if (rows > 0 && rs == 1)
+      return pack_panel_rowcontig<V>(src, cs, rows, R, K, Kp, dst);
+    return pack_panel_scalar<false>(src, rs, cs, rows, R, K, Kp, dst);
+  }
+}
+
+template <class Dst>
+void pack_panels(const MatRef& m, int64_t nrows, int64_t K, int64_t Kp, int R, int64_t i0,
+                 int64_t i1, Dst* dst) {
+  for (int64_t i = i0; i < i1; ++i) {
+    const int64_t r0 = i * R;
+    const int64_t rows = imin(R, nrows - r0);
+    Dst* d = dst + i * Kp * R;
+    switch (m.dt) {
+      case DT::F32: {
+        const float* s = static_cast<const float*>(m.p) + r0 * m.rs;
+        if constexpr (sizeof(Dst) != 8) pack_panel(s, m.rs, m.cs, rows, R, K, Kp, d);
+        break;
+      }
+      case DT::F64: {
+        const double* s = static_cast<const double*>(m.p) + r0 * m.rs;
+        if constexpr (sizeof(Dst) == 8) pack_panel(s, m.rs, m.cs, rows, R, K, Kp, d);
+        break;
+      }
+      case DT::BF16: {
+        const bf16_t* s = static_cast<const bf16_t*>(m.p) + r0 * m.rs;
+        if constexpr (sizeof(Dst) != 8) pack_panel(s, m.rs, m.cs, rows, R, K, Kp, d);
+        break;
+      }
+      case DT::F16: {
+        const f16_t* s = static_cast<const f16_t*>(m.p) + r0 * m.rs;
+        if constexpr (sizeof(Dst) == 4) pack_panel(s, m.rs, m.cs, rows, R, K, Kp, d);
+        break;
+      }
+    }
+  }
+}
+
+void pack_a_fn(const GemmProblem* p, const Blocking* bl, int64_t i0, int64_t i1, void* dst) {
+  const int64_t Kp = round_up(p->K, bl->kalign);
+  switch (bl->kind) {
+    case PackKind::F32:
+      pack_panels(p->a, p->M, p->K, Kp, bl->mr, i0, i1, static_cast<float*>(dst));
+      break;
+    case PackKind::F64:
+      pack_panels(p->a, p->M, p->K, Kp, bl->mr, i0, i1, static_cast<double*>(dst));
+      break;
+    case PackKind::BF16Pair:
+      pack_panels(p->a, p->M, p->K, Kp, bl->mr, i0, i1, static_cast<bf16_t*>(dst));
+      break;
+  }
+}
+
+void pack_b_fn(const GemmProblem* p, const Blocking* bl, int64_t j0, int64_t j1, void* dst) {
+  const int64_t Kp = round_up(p->K, bl->kalign);
+  switch (bl->kind) {
+    case PackKind::F32:
+      pack_panels(p->bt, p->N, p->K, Kp, bl->nr, j0, j1, static_cast<float*>(dst));
+      break;
+    case PackKind::F64:
+      pack_panels(p->bt, p->N, p->K, Kp, bl->nr, j0, j1, static_cast<double*>(dst));
+      break;
+    case PackKind::BF16Pair:
+      pack_panels(p->bt, p->N, p->K, Kp, bl->nr, j0, j1, static_cast<bf16_t*>(dst));
+      break;
+  }
+}
+
+// -------------------------------------------------------------- epilogue
+struct Tile {
+  const GemmProblem* p;
+  int64_t m, n;     // origin in C
+  int mv, nv;       // valid rows / columns
+  bool first, last;
+  void* ws;         // partial sums (compute type), row stride ldws
+  int64_t ldws;
+};
+
+template <class V>
+inline V bias_vec(const GemmProblem* p, int64_t n, int nv) {
+  if (!p->bias || nv <= 0) return V::zero();
+  return load_any<V>(p->bias, p->bias_dt, n, nv);
+}
+
+// z (bias included) -> optional preact store, activation, store.
+template <class Op, class V>
+inline void epilogue_store(const GemmProblem* p, int64_t m, int64_t n, V z, V alpha, int nv) {
+  if (p->pre) store_any(p->pre, p->pre_dt, m * p->ldp + n, z, nv);
+  store_any(p->out, p->out_dt, m * p->ldo + n, Op::forward(z, alpha), nv);
+}
+
+template <class Op, int MR, int NV, class V>
+inline void finish_tile(V (&acc)[MR][NV], const Tile& t) {
+  constexpr int W = V::W;
+  using S = typename V::Scalar;
+  S* ws = static_cast<S*>(t.ws);
+  if (!t.first) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = acc[i][v] + loadu(ws + i * t.ldws + v * W);
+  }
+  if (!t.last) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) storeu(ws + i * t.ldws + v * W, acc[i][v]);
+    return;
+  }
+  V bias[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) bias[v] = bias_vec<V>(t.p, t.n + v * W, t.nv - v * W);
+  const V alpha = V(t.p->alpha);
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    if (i < t.mv) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        const int nv = t.nv - v * W;
+        if (nv > 0)
+          epilogue_store<Op>(t.p, t.m + i, t.n + v * W, acc[i][v] + bias[v], alpha, nv);
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------ microkernels
+// C tile [MR][NV*W] += A panel [kc][MR] . B panel [kc][NV*W]
+template <class Op, int MR, int NV, class V>
+void micro_fma(int64_t kc, const typename V::Scalar* __restrict A,
+               const typename V::Scalar* __restrict B, const Tile& t) {
+  constexpr int W = V::W, NR = NV * W;
+  V acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
+  for (int64_t k = 0; k < kc; ++k) {
+    V b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) b[v] = loadu(B + k * NR + v * W);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const V a = V::set1(A[k * MR + i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = fmadd(a, b[v], acc[i][v]);
+    }
+  }
+  finish_tile<Op, MR, NV>(acc, t);
+}
+
+#ifdef TA_HAS_BF16_DOT
+// bf16 pairs: kc2 = number of (k, k+1) pairs
+template <class Op, int MR, int NV>
+void micro_bf16(int64_t kc2, const bf16_t* __restrict A, const bf16_t* __restrict B,
+                const Tile& t) {
+  constexpr int W = VecF::W, NR = NV * W;
+  VecF acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = VecF::zero();
+  const int32_t* A32 = reinterpret_cast<const int32_t*>(A);
+  for (int64_t k = 0; k < kc2; ++k) {
+    __m512i b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_si512(B + (k * NR + v * W) * 2);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m512i a = _mm512_set1_epi32(A32[k * MR + i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = dot_bf16(acc[i][v], a, b[v]);
+    }
+  }
+  finish_tile<Op, MR, NV>(acc, t);
+}
+#endif
+
+// ------------------------------------------------------------- gemm block
+template <class Op, class Elem, class Micro>
+void gemm_block_t(const GemmProblem* p, const Blocking* bl, const Elem* pa, const Elem* pb,
+                  int64_t m0, int64_t m1, int64_t n0, int64_t n1, void* ws, Micro micro) {
+  const int MR = bl->mr, NR = bl->nr;
+  const int64_t K = p->K, Kp = round_up(K, bl->kalign), kc = bl->kc;
+  const int64_t nkb = K == 0 ? 1 : (K + kc - 1) / kc;
+  const int64_t ldws = round_up(n1 - n0, NR);
+  const int64_t esz = p->compute == DT::F64 ? 8 : 4;
+  for (int64_t kb = 0; kb < nkb; ++kb) {
+    const int64_t k0 = kb * kc;
+    const int64_t kcur = imin(kc, K - k0);
+    const int64_t ksteps = bl->kalign == 2 ? (kcur + 1) / 2 : kcur;
+    for (int64_t m = m0; m < m1; m += MR) {
+      const Elem* A = pa + (m / MR) * Kp * MR + k0 * MR;
+      for (int64_t n = n0; n < n1; n += NR) {
+        const Elem* B = pb + (n / NR) * Kp * NR + k0 * NR;
+        Tile t;
+        t.p = p;
+        t.m = m;
+        t.n = n;
+        t.mv = int(imin(MR, m1 - m));
+        t.nv = int(imin(NR, n1 - n));
+        t.first = kb == 0;
+        t.last = kb == nkb - 1;
+        t.ws = ws ? static_cast<char*>(ws) + ((m - m0) * ldws + (n - n0)) * esz : nullptr;
+        t.ldws = ldws;
+        micro(ksteps, A, B, t);
+      }
+    }
+  }
+}
+
+void gemm_block_fn(const GemmProblem* p, const Blocking* bl, const void* pa, const void* pb,
+                   int64_t m0, int64_t m1, int64_t n0, int64_t n1, void* ws) {
+  dispatch_act(p->act, [&](auto op) {
+    using Op0 = decltype(op);
+    using Op = std::conditional_t<Op0::kRowwise, acts::Identity, Op0>;
+    switch (bl->kind) {
+      case PackKind::F32:
+        gemm_block_t<Op>(p, bl, static_cast<const float*>(pa), static_cast<const float*>(pb), m0,
+                         m1, n0, n1, ws, micro_fma<Op, kMrF32, kNvF32, VecF>);
+        break;
+      case PackKind::F64:
+        gemm_block_t<Op>(p, bl, static_cast<const double*>(pa), static_cast<const double*>(pb),
+                         m0, m1, n0, n1, ws, micro_fma<Op, kMrF64, kNvF64, VecD>);
+        break;
+      case PackKind::BF16Pair:
+#ifdef TA_HAS_BF16_DOT
+        gemm_block_t<Op>(p, bl, static_cast<const bf16_t*>(pa), static_cast<const bf16_t*>(pb),
+                         m0, m1, n0, n1, ws, micro_bf16<Op, kMrBf16, kNvBf16>);
+#endif
+        break;
+    }
+  });
+}
+
+void blocking_fn(const GemmProblem* p, int32_t bf16_dot, Blocking* bl) {
+  bl->kalign = 1;
+  if (p->compute == DT::F64) {
+    bl->kind = PackKind::F64;
+    bl->elem = 8;
+    bl->mr = kMrF64;
+    bl->nr = kNvF64 * VecD::W;
+  } else {
+    bl->kind = PackKind::F32;
+    bl->elem = 4;
+    bl->mr = kMrF32;
+    bl->nr = kNvF32 * VecF::W;
+#ifdef TA_HAS_BF16_DOT
+    const bool a_ok = p->a.dt == DT::BF16 || p->a.dt == DT::F32;
+    const bool b_ok = p->bt.dt == DT::BF16 || p->bt.dt == DT::F32;
+    if (bf16_dot && a_ok && b_ok && (p->a.dt == DT::BF16 || p->bt.dt == DT::BF16)) {
+      bl->kind = PackKind::BF16Pair;
+      bl->elem = 2;
+      bl->mr = kMrBf16;
+      bl->nr = kNvBf16 * VecF::W;
+      bl->kalign = 2;
+    }
+#else
+    (void)bf16_dot;
+#endif
+  }
+  // kc: the A micro-panel (mr x kc) stays in L1 while B panels stream from L2;
+  // nc: a kc x nc block of packed B fits half of L2; mc: rows per task.
+  const int64_t l1 = 48 * 1024, l2 = 1024 * 1024;
+  int64_t kc = (l1 / 2) / (int64_t(bl->mr) * bl->elem);
+  kc = imax(64, kc / 16 * 16);
+  bl->kc = kc;
+  int64_t nc = (l2 / 2) / (kc * bl->elem);
+  bl->nc = imax(bl->nr, nc / bl->nr * bl->nr);
+  bl->mc = int64_t(bl->mr) * 8;
+}
+
+// ------------------------------------------------------------ direct path
+// ws: bt transposed to [K][Np] in the compute type, Np = N rounded up to W.
+int64_t direct_ws_bytes_fn(const GemmProblem* p) {
+  if (p->compute == DT::F64) return p->K * round_up(p->N, VecD::W) * 8;
+  return p->K * round_up(p->N, VecF::W) * 4;
+}
+
+template <class S, class Src>
+void direct_prep_t(const GemmProblem* p, const Src* bt, S* ws) {
+  constexpr int W = sizeof(S) == 8 ? VecD::W : VecF::W;
+  const int64_t N = p->N, K = p->K, Np = round_up(N, W);
+  const int64_t rs = p->bt.rs, cs = p->bt.cs;
+  for (int64_t k = 0; k < K; ++k) {
+    S* d = ws + k * Np;
+    for (int64_t n = 0; n < N; ++n) conv_store(d + n, bt[n * rs + k * cs]);
+    for (int64_t n = N; n < Np; ++n) d[n] = S(0);
+  }
+}
+
+void direct_prep_fn(const GemmProblem* p, void* ws) {
+  switch (p->bt.dt) {
+    case DT::F32: direct_prep_t(p, static_cast<const float*>(p->bt.p), static_cast<float*>(ws)); break;
+    case DT::BF16: direct_prep_t(p, static_cast<const bf16_t*>(p->bt.p), static_cast<float*>(ws)); break;
+    case DT::F16: direct_prep_t(p, static_cast<const f16_t*>(p->bt.p), static_cast<float*>(ws)); break;
+    case DT::F64: direct_prep_t(p, static_cast<const double*>(p->bt.p), static_cast<double*>(ws)); break;
+  }
+}
+
+template <class Op, class V, class Src>
+void direct_rows_t(const GemmProblem* p, const Src* a, const typename V::Scalar* bt, int64_t m0,
+                   int64_t m1) {
+  constexpr int W = V::W, R = 4;
+  using S = typename V::Scalar;
+  const int64_t N = p->N, K = p->K, Np = round_up(N, W);
+  const int64_t rs = p->a.rs, cs = p->a.cs;
+  const V alpha = V(p->alpha);
+  for (int64_t m = m0; m < m1; m += R) {
+    const int rv = int(imin(R, m1 - m));
+    const Src* ar[R];
+    for (int r = 0; r < R; ++r) ar[r] = a + (m + (r < rv ? r : 0)) * rs;
+    for (int64_t n = 0; n < N; n += W) {
+      const int nv = int(imin(W, N - n));
+      V acc[R];
+      for (int r = 0; r < R; ++r) acc[r] = V::zero();
+      for (int64_t k = 0; k < K; ++k) {
+        const V b = loadu(bt + k * Np + n);
+        for (int r = 0; r < R; ++r) {
+          S av;
+          conv_store(&av, ar[r][k * cs]);
+          acc[r] = fmadd(V::set1(av), b, acc[r]);
+        }
+      }
+      const V bias = bias_vec<V>(p, n, nv);
+      for (int r = 0; r < rv; ++r) epilogue_store<Op>(p, m + r, n, acc[r] + bias, alpha, nv);
+    }
+  }
+}
+
+void direct_rows_fn(const GemmProblem* p, const void* ws, int64_t m0, int64_t m1) {
+  dispatch_act(p->act, [&](auto op) {
+    using Op0 = decltype(op);
+    using Op = std::conditional_t<Op0::kRowwise, acts::Identity, Op0>;
+    const float* wf = static_cast<const float*>(ws);
+    switch (p->a.dt) {
+      case DT::F32:
+        direct_rows_t<Op, VecF>(p, static_cast<const float*>(p->a.p), wf, m0, m1);
+        break;
+      case DT::BF16:
+        direct_rows_t<Op, VecF>(p, static_cast<const bf16_t*>(p->a.p), wf, m0, m1);
+        break;
+      case DT::F16:
+        direct_rows_t<Op, VecF>(p, static_cast<const f16_t*>(p->a.p), wf, m0, m1);
+        break;
+      case DT::F64:
+        direct_rows_t<Op, VecD>(p, static_cast<const double*>(p->a.p),
+                                static_cast<const double*>(ws), m0, m1);
+        break;
+    }
+  });
+}
+
+// ------------------------------------------------------- elementwise / rows
+template <class Op, class V>
+void act_forward_t(const void* x, DT xdt, void* y, DT ydt, int64_t n, double alpha) {
+  constexpr int W = V::W;
+  const V a = V(alpha);
+  int64_t i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    const V v0 = load_any<V>(x, xdt, i, W), v1 = load_any<V>(x, xdt, i + W, W);
+    store_any(y, ydt, i, Op::forward(v0, a), W);
+    store_any(y, ydt, i + W, Op::forward(v1, a), W);
+  }
+  for (; i < n; i += W) {
+    const int nv = int(imin(W, n - i));
+    store_any(y, ydt, i, Op::forward(load_any<V>(x, xdt, i, nv), a), nv);
+  }
+}
+
+void act_forward_fn(const void* x, DT xdt, void* y, DT ydt, int64_t n, Act act, double alpha) {
+  dispatch_act(act, [&](auto op) {
+    using Op0 = decltype(op);
+    using Op = std::conditional_t<Op0::kRowwise, acts::Identity, Op0>;
+    if (xdt == DT::F64)
+      act_forward_t<Op, VecD>(x, xdt, y, ydt, n, alpha);
+    else
+      act_forward_t<Op, VecF>(x, xdt, y, ydt, n, alpha);
+  });
+}
+
+template <class V>
+void softmax_rows_t(const void* z, DT zdt, int64_t ldz, void* y, DT ydt, int64_t ldy,
+                    int64_t rows, int64_t n, bool log) {
+  constexpr int W = V::W;
+  using S = typename V::Scalar;
+  const S ninf = -__builtin_inf();
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t zo = r * ldz, yo = r * ldy;
+    // max
+    V mx = V::set1(ninf);
+    for (int64_t j = 0; j < n; j += W) {
+      const int nv = int(imin(W, n - j));
+      const V v = load_any<V>(z, zdt, zo + j, nv);
+      // (a NaN lost here still reaches every output through the sum below)
+      mx = vmax(mx, where(V::first_n(nv), v, V::set1(ninf)));
+    }
+    const S m = hmax(mx);
+    const V vm = V::set1(m);
+    // sum of exp
+    V sum = V::zero();
+    for (int64_t j = 0; j < n; j += W) {
+      const int nv = int(imin(W, n - j));
+      const V e = exp_v(load_any<V>(z, zdt, zo + j, nv) - vm);
+      sum = sum + where(V::first_n(nv), e, V::zero());
+    }
+    const S s = hsum(sum);
+    if (log) {
+      const V sub = V::set1(m + S(::log(double(s))));
+      for (int64_t j = 0; j < n; j += W) {
+        const int nv = int(imin(W, n - j));
+        store_any(y, ydt, yo + j, load_any<V>(z, zdt, zo + j, nv) - sub, nv);
+      }
+    } else {
+      const V inv = V::set1(S(1) / s);
+      for (int64_t j = 0; j < n; j += W) {
+        const int nv = int(imin(W, n - j));
+        store_any(y, ydt, yo + j, exp_v(load_any<V>(z, zdt, zo + j, nv) - vm) * inv, nv);
+      }
+    }
+  }
+}
+
+void softmax_rows_fn(const void* z, DT zdt, int64_t ldz, void* y, DT ydt, int64_t ldy,
+                     int64_t rows, int64_t n, int32_t log) {
+  if (zdt == DT::F64)
+    softmax_rows_t<VecD>(z, zdt, ldz, y, ydt, ldy, rows, n, log != 0);
+  else
+    softmax_rows_t<VecF>(z, zdt, ldz, y, ydt, ldy, rows, n, log != 0);
+}
+
+// g row loader: any column stride, any dtype (converted to V)
+template <class V>
+inline V load_g(const MatRef& g, int64_t m, int64_t j, int nv) {
+  const int64_t base = m * g.rs + j * g.cs;
+  if (g.cs == 1) return load_any<V>(g.p, g.dt, base, nv);
+  if constexpr (sizeof(typename V::Scalar) == 8) {
+    return load_strided<V>(static_cast<const double*>(g.p) + base, g.cs, nv);
+  } else {
+    switch (g.dt) {
+      case DT::BF16: return load_strided<V>(static_cast<const bf16_t*>(g.p) + base, g.cs, nv);
+      case DT::F16: return load_strided<V>(static_cast<const f16_t*>(g.p) + base, g.cs, nv);
+      default: return load_strided<V>(static_cast<const float*>(g.p) + base, g.cs, nv);
+    }
+  }
+}
+
+template <class Op, class V>
+void dz_rows_t(const MatRef* g, const void* s, DT sdt, int64_t lds, int64_t m0, int64_t m1,
+               int64_t n, double alpha, void* dz, DT dzdt, int64_t ldz, void* dbpart) {
+  constexpr int W = V::W;
+  using S = typename V::Scalar;
+  S* db = static_cast<S*>(dbpart);
+  const V a = V(alpha);
+  for (int64_t m = m0; m < m1; ++m) {
+    if constexpr (Op::kRowwise) {
+      const bool log = Op::kind == Act::LogSoftmax;
+      V acc = V::zero();
+      for (int64_t j = 0; j < n; j += W) {
+        const int nv = int(imin(W, n - j));
+        const V gv = load_g<V>(*g, m, j, nv);
+        acc = log ? acc + gv : fmadd(gv, load_any<V>(s, sdt, m * lds + j, nv), acc);
+      }
+      const V dot = V::set1(hsum(acc));
+      for (int64_t j = 0; j < n; j += W) {
+        const int nv = int(imin(W, n - j));
+        const V gv = load_g<V>(*g, m, j, nv);
+        const V yv = load_any<V>(s, sdt, m * lds + j, nv);
+        const V d = log ? gv - exp_v(yv) * dot : yv * (gv - dot);
+        if (dz) store_any(dz, dzdt, m * ldz + j, d, nv);
+        if (db) store_n(db + j, load_n(db + j, nv) + d, nv);
+      }
+    } else {
+      for (int64_t j = 0; j < n; j += W) {
+        const int nv = int(imin(W, n - j));
+        const V gv = load_g<V>(*g, m, j, nv);
+        const V sv = s ? load_any<V>(s, sdt, m * lds + j, nv) : V::zero();
+        const V d = Op::backward(gv, sv, a);
+        if (dz) store_any(dz, dzdt, m * ldz + j, d, nv);
+        if (db) store_n(db + j, load_n(db + j, nv) + d, nv);
+      }
+    }
+  }
+}
+
+void dz_rows_fn(const MatRef* g, const void* s, DT sdt, int64_t lds, int64_t m0, int64_t m1,
+                int64_t n, Act act, double alpha, void* dz, DT dzdt, int64_t ldz, void* dbpart) {
+  dispatch_act(act, [&](auto op) {
+    using Op = decltype(op);
+    if (g->dt == DT::F64)
+      dz_rows_t<Op, VecD>(g, s, sdt, lds, m0, m1, n, alpha, dz, dzdt, ldz, dbpart);
+    else
+      dz_rows_t<Op, VecF>(g, s, sdt, lds, m0, m1, n, alpha, dz, dzdt, ldz, dbpart);
+  });
+}
+
+const KernelTable kTable = {
+    TA_ISA_NAME,    blocking_fn,    pack_a_fn,      pack_b_fn,       gemm_block_fn,
+    direct_ws_bytes_fn, direct_prep_fn, direct_rows_fn, act_forward_fn, softmax_rows_fn,
+    dz_rows_fn,
+};
+
+}  // namespace
+}  // namespace TA_ISA
+
+const KernelTable* TA_TABLE_FN() { return &TA_ISA::kTable; }
+
+}  // namespace cpu
+}  // namespace torch_act

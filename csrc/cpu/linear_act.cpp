@@ -1,0 +1,363 @@
+// torch_act — the CPU driver: implements csrc/cpu/kernels.h on top of the
+// active ISA's kernel table (isa.cpp, kernels_impl.h).
+//
+// Forward  out = act(x . w^T + b):
+//   * small shapes (K <= 16 or M*N*K <= 64Ki): the direct path, no A packing,
+//     w transposed once into a small buffer; rows split over threads only
+//     when there is enough work.
+//   * otherwise BLIS-style: pack A into mr-row panels and w^T into nr-column
+//     panels (one parallel pass over both), then a parallel grid of mc x nc
+//     tasks, each running every K block through the register-tiled microkernel
+//     with the bias + activation (+ pre-activation) epilogue.
+//   * softmax / log_softmax: the GEMM writes z (into `out` for fp32/fp64, an
+//     fp32 scratch for bf16/fp16), then a vectorised pass normalises each row.
+// Backward: one fused pass computes dz = g * act'(s) into an fp32/fp64
+// scratch together with per-block column sums for db (fixed 64-row blocks,
+// reduced in block order: deterministic for any thread count); then
+// dx = dz . w and dw = dz^T . x with the same GEMM (identity: g is used
+// directly, no dz copy).  Undefined outputs are skipped.
+// Threads: at::parallel_for (honours torch.set_num_threads; runs inline for
+// small ranges and inside other parallel regions).  Workspaces: grow-only,
+// 64-byte aligned thread-local buffers (no allocation per call once warm).
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "isa.h"
+#include "kernel_table.h"
+#include "kernels.h"
+
+namespace torch_act {
+namespace cpu {
+namespace {
+
+constexpr int64_t kDirectMaxK = 16;
+constexpr int64_t kDirectMaxWork = int64_t(1) << 16;  // M*N*K
+constexpr int64_t kParallelMinWork = int64_t(1) << 17;  // flops-ish below which one thread runs
+constexpr int64_t kDzRowBlock = 64;
+
+DT to_dt(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return DT::F32;
+    case at::kDouble: return DT::F64;
+    case at::kBFloat16: return DT::BF16;
+    case at::kHalf: return DT::F16;
+    default: TORCH_CHECK(false, "torch_act: unsupported dtype ", t);
+  }
+}
+
+int64_t dt_size(DT d) { return d == DT::F64 ? 8 : d == DT::F32 ? 4 : 2; }
+DT compute_of(DT d) { return d == DT::F64 ? DT::F64 : DT::F32; }
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// Grow-only aligned scratch, one set per thread.
+enum Slot { kPackA = 0, kPackB, kTaskWs, kDz, kDbParts, kDirect, kZ, kNumSlots };
+
+struct Scratch {
+  void* p = nullptr;
+  size_t n = 0;
+  void* get(size_t bytes) {
+    if (bytes > n) {
+      std::free(p);
+      p = nullptr;
+      n = 0;
+      const size_t sz = (bytes + 4095) / 4096 * 4096;
+      TORCH_CHECK(posix_memalign(&p, 64, sz) == 0, "torch_act: out of memory (", sz, " bytes)");
+      n = sz;
+    }
+    return p;
+  }
+  ~Scratch() { std::free(p); }
+};
+
+void* scratch(Slot s, int64_t bytes) {
+  thread_local Scratch bufs[kNumSlots];
+  return bufs[s].get(size_t(bytes > 0 ? bytes : 64));
+}
+
+// Runs f(begin, end) over [0, n): inline when the work is small, else on the
+// intra-op pool with chunks of at least `grain`.
+template <class F>
+void maybe_parallel(int64_t n, int64_t grain, int64_t work, const F& f) {
+  if (n <= 0) return;
+  if (work < kParallelMinWork || at::get_num_threads() == 1 || n <= grain) {
+    f(0, n);
+    return;
+  }
+  at::parallel_for(0, n, grain, f);
+}
+
+// ---------------------------------------------------------------- GEMM
+void run_gemm(const KernelTable* kt, const GemmProblem& p) {
+  const int64_t M = p.M, N = p.N, K = p.K;
+  if (M <= 0 || N <= 0) return;
+  const int64_t work = M * N * (K > 0 ? K : 1);
+  const int nthreads = at::get_num_threads();
+
+  if (K <= kDirectMaxK || work <= kDirectMaxWork) {
+    void* ws = scratch(kDirect, kt->direct_ws_bytes(&p));
+    kt->direct_prep(&p, ws);
+    const int64_t row_work = N * (K > 0 ? K : 1) + N * 8;
+    const int64_t grain = std::max<int64_t>(4, kParallelMinWork / row_work / 4 * 4);
+    maybe_parallel(M, grain, M * row_work, [&](int64_t m0, int64_t m1) {
+      kt->direct_rows(&p, ws, m0, m1);
+    });
+    return;
+  }
+
+  Blocking bl;
+  kt->blocking(&p, bf16_dot_enabled() ? 1 : 0, &bl);
+  const int64_t Kp = round_up(K, bl.kalign);
+  const int64_t npa = ceil_div(M, bl.mr), npb = ceil_div(N, bl.nr);
+  const int64_t a_panel = Kp * bl.mr * bl.elem, b_panel = Kp * bl.nr * bl.elem;
+  char* pa = static_cast<char*>(scratch(kPackA, npa * a_panel));
+  char* pb = static_cast<char*>(scratch(kPackB, npb * b_panel));
+
+  // Pack A and B in one parallel pass.
+  {
+    const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / (Kp * bl.mr));
+    maybe_parallel(npa + npb, grain, work, [&](int64_t i0, int64_t i1) {
+      if (i0 < npa) kt->pack_a(&p, &bl, i0, std::min(i1, npa), pa);
+      if (i1 > npa) kt->pack_b(&p, &bl, std::max(i0, npa) - npa, i1 - npa, pb);
+    });
+  }
+
+  // Task grid: enough tasks for the threads (shrink mc, then nc).
+  int64_t mc = bl.mc, nc = bl.nc;
+  if (nthreads > 1) {
+    const int64_t want = 4 * int64_t(nthreads);
+    if (ceil_div(M, mc) * ceil_div(N, nc) < want) {
+      const int64_t nnb = ceil_div(N, nc);
+      const int64_t nmb = std::min(ceil_div(M, bl.mr), ceil_div(want, nnb));
+      mc = round_up(ceil_div(M, nmb), bl.mr);
+    }
+    if (ceil_div(M, mc) * ceil_div(N, nc) < want) {
+      const int64_t nmb = ceil_div(M, mc);
+      const int64_t nnb = std::min(ceil_div(N, bl.nr), ceil_div(want, nmb));
+      nc = round_up(ceil_div(N, nnb), bl.nr);
+    }
+  }
+  const int64_t nmb = ceil_div(M, mc), nnb = ceil_div(N, nc);
+  const bool need_ws = K > bl.kc;
+  const int64_t ws_bytes = mc * round_up(nc, bl.nr) * dt_size(p.compute);
+  maybe_parallel(nmb * nnb, 1, work, [&](int64_t t0, int64_t t1) {
+    void* ws = need_ws ? scratch(kTaskWs, ws_bytes) : nullptr;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t jb = t / nmb, ib = t % nmb;
+      const int64_t m0 = ib * mc, n0 = jb * nc;
+      kt->gemm_block(&p, &bl, pa, pb, m0, std::min(M, m0 + mc), n0, std::min(N, n0 + nc), ws);
+    }
+  });
+}
+
+MatRef mat(const at::Tensor& t) {
+  return MatRef{t.const_data_ptr(), to_dt(t.scalar_type()), t.stride(0), t.stride(1)};
+}
+
+void zero_fill(const at::Tensor& t) {
+  if (t.defined() && t.numel() > 0) std::memset(t.data_ptr(), 0, t.numel() * t.element_size());
+}
+
+}  // namespace
+
+// ----------------------------------------------------------------- forward
+void linear_act_forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, Act act,
+                        double alpha, const at::Tensor& out, const at::Tensor& preact) {
+  const KernelTable* kt = active_kernels();
+  const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
+  if (M == 0 || N == 0) return;
+  const DT dt = to_dt(x.scalar_type());
+  const bool rowwise = act_info(act).rowwise;
+
+  GemmProblem p;
+  p.M = M;
+  p.N = N;
+  p.K = K;
+  p.a = mat(x);
+  p.bt = mat(w);
+  p.bias = b.defined() ? b.const_data_ptr() : nullptr;
+  p.bias_dt = dt;
+  p.out = out.data_ptr();
+  p.out_dt = dt;
+  p.ldo = N;
+  p.pre = preact.defined() ? preact.data_ptr() : nullptr;
+  p.pre_dt = dt;
+  p.ldp = N;
+  p.act = rowwise ? Act::Identity : act;
+  p.alpha = alpha;
+  p.compute = compute_of(dt);
+
+  if (!rowwise) {
+    run_gemm(kt, p);
+    return;
+  }
+  // Row activations: z first (fp32 scratch for 16-bit outputs), then rows.
+  void* z = p.out;
+  DT zdt = dt;
+  if (dt == DT::BF16 || dt == DT::F16) {
+    z = scratch(kZ, M * N * 4);
+    zdt = DT::F32;
+    p.out = z;
+    p.out_dt = zdt;
+  }
+  run_gemm(kt, p);
+  const int log = act == Act::LogSoftmax ? 1 : 0;
+  const int64_t zs = dt_size(zdt), ys = dt_size(dt);
+  void* y = out.data_ptr();
+  maybe_parallel(M, std::max<int64_t>(1, 4096 / N), M * N * 16, [&](int64_t r0, int64_t r1) {
+    kt->softmax_rows(static_cast<char*>(z) + r0 * N * zs, zdt, N,
+                     static_cast<char*>(y) + r0 * N * ys, dt, N, r1 - r0, N, log);
+  });
+}
+
+// ---------------------------------------------------------------- backward
+void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Tensor& w,
+                         const at::Tensor& s, Act act, double alpha, const at::Tensor& dx,
+                         const at::Tensor& dw, const at::Tensor& db) {
+  const KernelTable* kt = active_kernels();
+  const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
+  const DT dt = to_dt(x.scalar_type());
+  const DT cdt = compute_of(dt);
+  const int64_t csz = dt_size(cdt);
+
+  if (M == 0 || N == 0) {  // empty reductions are zeros
+    if (M == 0) zero_fill(dw), zero_fill(db);
+    if (N == 0) zero_fill(dx);
+    return;
+  }
+  const bool want_gemm = (dx.defined() || dw.defined()) && K > 0;
+  const bool identity = act == Act::Identity;
+  const MatRef gref = mat(g);
+
+  // dz = g * act'(s) (+ db partial sums), one pass.
+  MatRef dz = gref;
+  if ((want_gemm && !identity) || db.defined()) {
+    void* dzbuf = (want_gemm && !identity) ? scratch(kDz, M * N * csz) : nullptr;
+    const int64_t nblk = ceil_div(M, kDzRowBlock);
+    char* parts = db.defined() ? static_cast<char*>(scratch(kDbParts, nblk * N * csz)) : nullptr;
+    const void* sp = s.defined() ? s.const_data_ptr() : nullptr;
+    maybe_parallel(nblk, 1, M * N * 8, [&](int64_t b0, int64_t b1) {
+      for (int64_t blk = b0; blk < b1; ++blk) {
+        void* part = parts ? parts + blk * N * csz : nullptr;
+        if (part) std::memset(part, 0, N * csz);
+        kt->dz_rows(&gref, sp, dt, N, blk * kDzRowBlock, std::min(M, (blk + 1) * kDzRowBlock), N,
+                    act, alpha, dzbuf, cdt, N, part);
+      }
+    });
+    if (dzbuf) dz = MatRef{dzbuf, cdt, N, 1};
+    if (db.defined()) {
+      // fixed-order reduction of the block sums
+      void* dbp = db.data_ptr();
+      for (int64_t n = 0; n < N; ++n) {
+        if (cdt == DT::F64) {
+          double acc = 0;
+          for (int64_t blk = 0; blk < nblk; ++blk)
+            acc += reinterpret_cast<const double*>(parts + blk * N * csz)[n];
+          static_cast<double*>(dbp)[n] = acc;
+        } else {
+          float acc = 0;
+          for (int64_t blk = 0; blk < nblk; ++blk)
+            acc += reinterpret_cast<const float*>(parts + blk * N * csz)[n];
+          if (dt == DT::F32)
+            static_cast<float*>(dbp)[n] = acc;
+          else if (dt == DT::BF16)
+            static_cast<at::BFloat16*>(dbp)[n] = at::BFloat16(acc);
+          else
+            static_cast<at::Half*>(dbp)[n] = at::Half(acc);
+        }
+      }
+    }
+  }
+  if (!want_gemm) return;
+
+  GemmProblem p;
+  p.bias = nullptr;
+  p.bias_dt = dt;
+  p.pre = nullptr;
+  p.pre_dt = dt;
+  p.ldp = 0;
+  p.act = Act::Identity;
+  p.alpha = 0.0;
+  p.compute = cdt;
+  p.out_dt = dt;
+
+  if (dx.defined()) {  // dx[M,K] = dz[M,N] . w[N,K]
+    p.M = M;
+    p.N = K;
+    p.K = N;
+    p.a = dz;
+    p.bt = MatRef{w.const_data_ptr(), dt, w.stride(1), w.stride(0)};
+    p.out = dx.data_ptr();
+    p.ldo = K;
+    run_gemm(kt, p);
+  }
+  if (dw.defined()) {  // dw[N,K] = dz^T[N,M] . x[M,K]
+    p.M = N;
+    p.N = K;
+    p.K = M;
+    p.a = MatRef{dz.p, dz.dt, dz.cs, dz.rs};
+    p.bt = MatRef{x.const_data_ptr(), dt, x.stride(1), x.stride(0)};
+    p.out = dw.data_ptr();
+    p.ldo = K;
+    run_gemm(kt, p);
+  }
+}
+
+// ------------------------------------------------------------- activations
+void activation_forward(const at::Tensor& x, Act act, double alpha, const at::Tensor& out) {
+  const KernelTable* kt = active_kernels();
+  const int64_t numel = x.numel();
+  if (numel == 0) return;
+  const DT dt = to_dt(x.scalar_type());
+  const int64_t es = dt_size(dt);
+  const char* xp = static_cast<const char*>(x.const_data_ptr());
+  char* yp = static_cast<char*>(out.data_ptr());
+  if (act_info(act).rowwise) {
+    const int64_t n = x.dim() ? x.size(-1) : 1;
+    const int log = act == Act::LogSoftmax ? 1 : 0;
+    maybe_parallel(numel / n, std::max<int64_t>(1, 4096 / n), numel * 16, [&](int64_t r0, int64_t r1) {
+      kt->softmax_rows(xp + r0 * n * es, dt, n, yp + r0 * n * es, dt, n, r1 - r0, n, log);
+    });
+    return;
+  }
+  constexpr int64_t chunk = 8192;
+  maybe_parallel(ceil_div(numel, chunk), 4, numel * 8, [&](int64_t c0, int64_t c1) {
+    const int64_t i0 = c0 * chunk, i1 = std::min(numel, c1 * chunk);
+    kt->act_forward(xp + i0 * es, dt, yp + i0 * es, dt, i1 - i0, act, alpha);
+  });
+}
+
+void activation_backward(const at::Tensor& g, const at::Tensor& s, Act act, double alpha,
+                         const at::Tensor& dx) {
+  const KernelTable* kt = active_kernels();
+  const int64_t numel = g.numel();
+  if (numel == 0) return;
+  const DT dt = to_dt(g.scalar_type());
+  const int64_t es = dt_size(dt);
+  const char* gp = static_cast<const char*>(g.const_data_ptr());
+  const char* sp = s.defined() ? static_cast<const char*>(s.const_data_ptr()) : nullptr;
+  char* dp = static_cast<char*>(dx.data_ptr());
+  if (act_info(act).rowwise) {
+    const int64_t n = g.dim() ? g.size(-1) : 1;
+    maybe_parallel(numel / n, std::max<int64_t>(1, 4096 / n), numel * 8, [&](int64_t r0, int64_t r1) {
+      const MatRef gr{gp + r0 * n * es, dt, n, 1};
+      kt->dz_rows(&gr, sp + r0 * n * es, dt, n, 0, r1 - r0, n, act, alpha, dp + r0 * n * es, dt,
+                  n, nullptr);
+    });
+    return;
+  }
+  constexpr int64_t chunk = 8192;
+  maybe_parallel(ceil_div(numel, chunk), 4, numel * 8, [&](int64_t c0, int64_t c1) {
+    const int64_t i0 = c0 * chunk, i1 = std::min(numel, c1 * chunk);
+    const MatRef gr{gp + i0 * es, dt, 0, 1};
+    kt->dz_rows(&gr, sp ? sp + i0 * es : nullptr, dt, 0, 0, 1, i1 - i0, act, alpha,
+                dp + i0 * es, dt, 0, nullptr);
+  });
+}
+
+}  // namespace cpu
+}  // namespace torch_act
