@@ -113,7 +113,8 @@ def test_built_with_cuda():
 
 
 def test_every_op_has_a_cuda_kernel():
-    for op in ("linear_act", "activation", "_linear_act_fwd", "_linear_act_bwd", "_activation_bwd"):
+    for op in ("linear_act", "activation", "mlp", "_linear_act_fwd", "_linear_act_bwd", "_mlp_fwd",
+               "_mlp_bwd", "_activation_bwd"):
         dump = torch._C._dispatch_dump(f"torch_act::{op}")
         assert "CUDA: registered" in dump, dump
 
@@ -289,15 +290,44 @@ def test_linear_act_ragged_sizes(M, K, N, dtype, tf32_off):
         assert_rel(y, ref_linear(x, w, b, name), gemm_tol(dtype), f"{name} {(M, K, N)}")
 
 
-def test_linear_act_empty_batch():
-    # (K == 0 and N == 0 are refused by the shared glue's view(-1, n), on CPU too)
-    x, w, b = make_linear(0, 8, 8, torch.float32)
+@pytest.mark.parametrize("M,K,N", [(0, 8, 8), (8, 0, 8), (8, 8, 0)])
+def test_linear_act_empty_dims(M, K, N):
+    x, w, b = make_linear(M, K, N, torch.float32)
     for t in (x, w, b):
         t.requires_grad_(True)
     y = torch_act.linear_act(x, w, b, "gelu")
-    assert y.shape == (0, 8)
+    assert_rel(y, ref_linear(x, w, b, "gelu"), 1e-5, f"empty {(M, K, N)}")
     y.sum().backward()
-    assert (w.grad == 0).all() and (b.grad == 0).all() and x.grad.shape == (0, 8)
+    assert x.grad.shape == x.shape and w.grad.shape == w.shape and b.grad.shape == b.shape
+    if M == 0:
+        assert (w.grad == 0).all() and (b.grad == 0).all()
+    if N == 0:
+        assert (x.grad == 0).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_mlp(dtype, tf32_off):
+    dims, acts = [40, 72, 33, 17], ["gelu", "softmax", "tanh"]
+    g = torch.Generator(device=DEV).manual_seed(13)
+    x = torch.randn(25, dims[0], device=DEV, dtype=torch.float64, generator=g).to(dtype)
+    ws = [(torch.randn(dims[i + 1], dims[i], device=DEV, dtype=torch.float64, generator=g) * 2 / dims[i] ** 0.5)
+          .to(dtype) for i in range(3)]
+    bs = [torch.randn(dims[1], device=DEV, dtype=torch.float64, generator=g).to(dtype), None,
+          torch.randn(dims[3], device=DEV, dtype=torch.float64, generator=g).to(dtype)]
+    leaves = [t.requires_grad_(True) for t in [x] + ws + [b for b in bs if b is not None]]
+    y = torch_act.mlp(x, ws, bs, acts)
+    leaves64 = [t.detach().double().requires_grad_(True) for t in leaves]
+    x64, ws64, bs64 = leaves64[0], leaves64[1:4], [leaves64[4], None, leaves64[5]]
+    h = x64
+    for w64, b64, a in zip(ws64, bs64, acts):
+        h = ref_linear(h, w64, b64, a)
+    tol = gemm_tol(dtype) * (3 if dtype in LOWP else 1)
+    assert_rel(y, h.detach(), tol, f"mlp {dtype}")
+    gy = torch.randn_like(y)
+    grads = torch.autograd.grad(y, leaves, gy)
+    grads64 = torch.autograd.grad(h, leaves64, gy.double())
+    for i, (gr, gr64) in enumerate(zip(grads, grads64)):
+        assert_rel(gr, gr64, tol * 2, f"mlp {dtype} grad {i}")
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
