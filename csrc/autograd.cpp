@@ -221,9 +221,9 @@ class MlpFunction : public torch::autograd::Function<MlpFunction> {
     std::vector<at::Tensor> present(saved.begin() + 1 + L, saved.begin() + 1 + L + nb);
     std::vector<at::Tensor> ys(saved.begin() + 1 + L + nb, saved.end());
     std::vector<std::string> acts;
-    for (const c10::IValue a : ctx->saved_data["activations"].toList()) acts.push_back(a.toStringRef());
+    for (const c10::IValue& a : ctx->saved_data["activations"].toList()) acts.push_back(a.toStringRef());
     std::vector<std::optional<double>> alphas;
-    for (const c10::IValue a : ctx->saved_data["alphas"].toList())
+    for (const c10::IValue& a : ctx->saved_data["alphas"].toList())
       alphas.push_back(a.isNone() ? std::nullopt : std::optional<double>(a.toDouble()));
     auto g = call_mlp_bwd(grads[0], input, weights, expand_biases(present, has_bias), ys, acts,
                           alphas, ctx->needs_input_grad(0));
