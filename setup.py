@@ -12,10 +12,29 @@ import glob
 import os
 import shutil
 
-import torch
-from setuptools import find_packages, setup
-from torch.utils import cpp_extension
-from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
+
+def fix_cuda_home():
+    """torch.utils.cpp_extension guesses CUDA_HOME as the parent of the `nvcc` on
+    PATH; a wrapper script such as /usr/local/bin/nvcc makes that /usr/local, with
+    no CUDA headers or libcudart, and the link fails.  Fall back to /usr/local/cuda
+    then.  Must run before cpp_extension is imported (it reads CUDA_HOME once)."""
+    if os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH"):
+        return
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        home = os.path.dirname(os.path.dirname(os.path.realpath(nvcc)))
+        if os.path.exists(os.path.join(home, "include", "cuda_runtime.h")):
+            return
+    if os.path.exists("/usr/local/cuda/include/cuda_runtime.h"):
+        os.environ["CUDA_HOME"] = "/usr/local/cuda"
+
+
+fix_cuda_home()
+
+import torch  # noqa: E402
+from setuptools import find_packages, setup  # noqa: E402
+from torch.utils import cpp_extension  # noqa: E402
+from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension  # noqa: E402
 
 VERSION = "0.1.0"
 ROOT = os.path.dirname(os.path.abspath(__file__))
