@@ -235,7 +235,7 @@ struct Elu {
   static constexpr bool kRowwise = false;
   template <class T> TA_HD static T forward(T z, T a) { return where(z > T(0), z, a * t_expm1(z)); }
   template <class T> TA_HD static T backward(T g, T z, T a) {
-    return where(z > T(0), g, g * a * t_exp(z));
+    return where(z <= T(0), g * a * t_exp(z), g);  // NaN -> g, as torch's elu_backward
   }
 };
 

@@ -145,3 +145,15 @@ def test_net_gradients_equal_eager():
     for (n1, p1), (n2, p2) in zip(net.named_parameters(), ref.named_parameters()):
         assert n1 == n2
         torch.testing.assert_close(p1.grad, p2.grad)
+
+
+@pytest.mark.parametrize("act", [a for a in ACTS if not torch_act.ACTIVATIONS[a].rowwise])
+def test_derivative_at_special_points_matches_torch(act):
+    """Kinks and thresholds (relu at 0, hardswish at +-3, softplus at beta*z = 20, ...)
+    get the same one-sided derivative as PyTorch's own backward."""
+    pts = [-20.5, -3.0, -1.0, -0.0, 0.0, 1.0, 3.0, 20.0, 20.5, float("nan"), float("inf"), -float("inf")]
+    x = torch.tensor(pts * 3, dtype=torch.float64, requires_grad=True)
+    xr = x.detach().clone().requires_grad_()
+    torch_act.activation(x, act).backward(torch.ones_like(x))
+    eager_activation(act, xr).backward(torch.ones_like(xr))
+    torch.testing.assert_close(x.grad, xr.grad, equal_nan=True)
