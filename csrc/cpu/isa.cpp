@@ -1,7 +1,8 @@
 // torch_act — CPU ISA detection and runtime dispatch.
 //
-// The kernels exist as one table of function pointers per ISA (avx512, avx2,
-// portable; the x86 ones only in x86-64 builds).  At load we pick the best one
+// The kernels exist as one table of function pointers per ISA (amx = avx512
+// plus AMX tiles for bfloat16, avx512, avx2, portable; the x86 ones only in
+// x86-64 builds).  At load we pick the best one
 // the CPU and OS support (CPUID + XGETBV for the AVX/AVX-512 register state),
 // or the one named by TORCH_ACT_CPU_ISA (an unknown or unsupported name falls
 // back with a warning).  set_isa() switches later, with a clear error.
@@ -17,6 +18,10 @@
 
 #if defined(TORCH_ACT_X86)
 #include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #endif
 
 namespace torch_act {
@@ -59,6 +64,11 @@ Features detect() {
   f.avx512 = f.avx2 && os_zmm && avx512f && avx512dq && avx512bw && avx512vl;
   f.bf16 = f.avx512 && avx512bf16;
   f.amx = f.avx512 && amx_bf16 && amx_tile && os_tile;
+#if defined(__linux__)
+  // Linux hands out the AMX tile state only on request (ARCH_REQ_XCOMP_PERM,
+  // XFEATURE_XTILEDATA); process-wide and idempotent.
+  if (f.amx) f.amx = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#endif
 #endif
   return f;
 }
@@ -76,6 +86,7 @@ struct IsaEntry {
 
 const IsaEntry kIsas[] = {  // best first
 #if defined(TORCH_ACT_X86)
+    {"amx", kernels_amx, [] { return features().amx; }},
     {"avx512", kernels_avx512, [] { return features().avx512; }},
     {"avx2", kernels_avx2, [] { return features().avx2; }},
 #endif

@@ -39,6 +39,7 @@ enum class PackKind : int32_t {
   F32 = 0,       // float32 panels, fp32 FMA microkernel (fp32, fp16, and bf16 without dot)
   F64 = 1,       // float64 panels, fp64 FMA microkernel
   BF16Pair = 2,  // bf16 (k, k+1) pairs, vdpbf16ps microkernel, fp32 accumulation
+  AmxBf16 = 3,   // AMX tiles: A panels row-major [mr][kcp], B as BF16Pair; fp32 accumulation
 };
 
 // C = A . Bt^T (+ bias, activation epilogue).
@@ -62,14 +63,14 @@ struct GemmProblem {
 // Packed-panel geometry chosen by the ISA for a problem.
 //   packed A (whole matrix, packed once per call): K blocks of kc, block-major;
 //     block b holds ceil(M/mr) panels of [kcb][mr] (kcb = that block's K,
-//     rounded up to kalign; bf16 pairs: [kcb/2][mr][2]).  Offset of block b
+//     rounded up to kalign; bf16 pairs: [kcb/2][mr][2]; AMX: row-major [mr][kcb]).  Offset of block b
 //     is b*kc*Mp elements (Mp = ceil(M/mr)*mr), panel i then at i*kcb*mr.
 //   B slices (packed per task into an L2-sized buffer): [kcb][nr] per panel.
 //   Tasks cover mc-row x nc-column blocks of C.
 struct Blocking {
   PackKind kind;
   int32_t elem;  // bytes per packed element
-  int32_t mr, nr, kalign;
+  int32_t mr, nr, kalign, a_pad;
   int64_t kc, mc, nc;
 };
 
@@ -116,6 +117,7 @@ const KernelTable* kernels_portable();
 #define TORCH_ACT_X86 1
 const KernelTable* kernels_avx2();
 const KernelTable* kernels_avx512();
+const KernelTable* kernels_amx();
 #endif
 
 }  // namespace cpu

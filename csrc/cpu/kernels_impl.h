@@ -32,6 +32,9 @@
 #ifndef TA_L2_BYTES
 #define TA_L2_BYTES (2048 * 1024)
 #endif
+#ifndef TA_AMX_KC
+#define TA_AMX_KC 2048
+#endif
 
 namespace torch_act {
 namespace cpu {
@@ -260,6 +263,51 @@ void pack_one(const MatRef& m, int64_t nrows, int64_t r0, int R, int64_t k0, int
   }
 }
 
+#ifdef TA_HAS_AMX
+// AMX A panel: rows [r0, r0 + R) of m, k in [k0, k0 + kcur), row-major
+// [R][ld] bf16, zero padded (rows past nrows, k past kcur).
+template <class Src>
+void pack_rows_bf16(const Src* src, int64_t rs, int64_t cs, int64_t rows, int R, int64_t kcur,
+                    int64_t kcurp, bf16_t* dst) {
+  for (int r = 0; r < R; ++r) {
+    bf16_t* d = dst + r * kcurp;
+    int64_t k = 0;
+    if (r < rows) {
+      const Src* s = src + r * rs;
+      if constexpr (sizeof(Src) == 2) {
+        if (cs == 1) {
+          __builtin_memcpy(d, s, size_t(kcur) * 2);
+          k = kcur;
+        }
+      } else {
+        if (cs == 1)
+          for (; k + VecF::W <= kcur; k += VecF::W) store_n(d + k, load_n(s + k, VecF::W), VecF::W);
+      }
+      for (; k < kcur; ++k) conv_store(d + k, s[k * cs]);
+    }
+    for (; k < kcurp; ++k) d[k] = bf16_t{0};
+  }
+}
+
+void pack_a_amx(const GemmProblem* p, const Blocking* bl, int64_t i0, int64_t i1, bf16_t* dst) {
+  const int R = bl->mr;
+  const int64_t Mp = round_up(p->M, R), K = p->K, kc = bl->kc;
+  const MatRef& m = p->a;
+  for (int64_t k0 = 0; k0 < K; k0 += kc) {
+    const int64_t kcur = imin(kc, K - k0), kcurp = round_up(kcur, bl->kalign);
+    const int64_t ld = kcurp + bl->a_pad;
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t r0 = i * R, rows = imin(R, p->M - r0), off = r0 * m.rs + k0 * m.cs;
+      bf16_t* d = dst + (k0 / kc) * (kc + bl->a_pad) * Mp + i * ld * R;
+      if (m.dt == DT::BF16)
+        pack_rows_bf16(static_cast<const bf16_t*>(m.p) + off, m.rs, m.cs, rows, R, kcur, ld, d);
+      else
+        pack_rows_bf16(static_cast<const float*>(m.p) + off, m.rs, m.cs, rows, R, kcur, ld, d);
+    }
+  }
+}
+#endif
+
 // A: every K block of panels [i0, i1), block-major (see Blocking).
 template <class Dst>
 void pack_a_t(const GemmProblem* p, const Blocking* bl, int64_t i0, int64_t i1, Dst* dst) {
@@ -267,7 +315,7 @@ void pack_a_t(const GemmProblem* p, const Blocking* bl, int64_t i0, int64_t i1, 
   const int64_t Mp = round_up(p->M, R), K = p->K, kc = bl->kc;
   for (int64_t k0 = 0; k0 < K; k0 += kc) {
     const int64_t kcur = imin(kc, K - k0), kcurp = round_up(kcur, bl->kalign);
-    Dst* blk = dst + k0 * Mp;
+    Dst* blk = dst + (k0 / kc) * (kc + bl->a_pad) * Mp;
     for (int64_t i = i0; i < i1; ++i)
       pack_one(p->a, p->M, i * R, R, k0, kcur, kcurp, blk + i * kcurp * R);
   }
@@ -275,6 +323,11 @@ void pack_a_t(const GemmProblem* p, const Blocking* bl, int64_t i0, int64_t i1, 
 
 void pack_a_fn(const GemmProblem* p, const Blocking* bl, int64_t i0, int64_t i1, void* dst) {
   switch (bl->kind) {
+    case PackKind::AmxBf16:
+#ifdef TA_HAS_AMX
+      pack_a_amx(p, bl, i0, i1, static_cast<bf16_t*>(dst));
+#endif
+      break;
     case PackKind::F32: pack_a_t(p, bl, i0, i1, static_cast<float*>(dst)); break;
     case PackKind::F64: pack_a_t(p, bl, i0, i1, static_cast<double*>(dst)); break;
     case PackKind::BF16Pair: pack_a_t(p, bl, i0, i1, static_cast<bf16_t*>(dst)); break;
@@ -418,6 +471,76 @@ void micro_bf16(int64_t kc2, const bf16_t* __restrict A, const bf16_t* __restric
 }
 #endif
 
+#ifdef TA_HAS_AMX
+// The same epilogue as finish_tile, rolled, for a tile spilled to memory
+// (AMX accumulators live in tile registers, not vector registers).
+template <class Op, int MR, int NV>
+void finish_buf(const float* buf, const Tile& t) {
+  constexpr int W = VecF::W, NR = NV * W;
+  float* c = static_cast<float*>(t.c);
+  VecF bias[NV];
+  const VecF alpha = VecF(t.p->alpha);
+  if (t.last)
+    for (int v = 0; v < NV; ++v) bias[v] = bias_vec<VecF>(t.p, t.n + v * W, t.nv - v * W);
+  for (int i = 0; i < t.mv; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      const int nv = t.nv - v * W;
+      if (nv <= 0) continue;
+      VecF acc = loadu(buf + i * NR + v * W);
+      if (!t.first) acc = acc + load_n(c + i * t.ldc + v * W, nv);
+      if (!t.last)
+        store_n(c + i * t.ldc + v * W, acc, nv);
+      else
+        epilogue_store<Op>(t.p, t.m + i, t.n + v * W, acc + bias[v], alpha, nv);
+    }
+  }
+}
+
+// A panel rows are padded by 32 bf16 (64 bytes): tile loads with strides
+// that are multiples of 1 KiB hit a handful of L1 sets (measured: 4-5x slower).
+constexpr int64_t kAmxPad = 32;
+
+struct alignas(64) AmxConfig {
+  uint8_t palette, start_row, reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+// Every tile 16 rows x 64 bytes: C 16x16 fp32, A 16 rows x 32 bf16, B 16
+// k-pairs x 16 columns.  (A constant object: GCC 12 drops stores into a local
+// config as dead, not seeing that ldtilecfg reads them.)
+const AmxConfig kAmxConfig = {1, 0, {0}, {64, 64, 64, 64, 64, 64, 64, 64}, {16, 16, 16, 16, 16, 16, 16, 16}};
+inline void amx_configure() { _tile_loadconfig(&kAmxConfig); }
+
+// C 32 x 32 (tmm0-3) += A [32][kcp] (tmm4-5) . B pairs [kcp/2][32][2] (tmm6-7)
+template <class Op>
+void micro_amx(int64_t kcp, const bf16_t* __restrict A, const bf16_t* __restrict B,
+               const Tile& t) {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  const int64_t lda = kcp + kAmxPad;
+  for (int64_t k = 0; k < kcp; k += 32) {
+    _tile_loadd(4, A + k, lda * 2);
+    _tile_loadd(6, B + k * 32, 128);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_loadd(7, B + k * 32 + 32, 128);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_loadd(5, A + 16 * lda + k, lda * 2);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  alignas(64) float buf[32 * 32];
+  _tile_stored(0, buf, 128);
+  _tile_stored(1, buf + 16, 128);
+  _tile_stored(2, buf + 16 * 32, 128);
+  _tile_stored(3, buf + 16 * 32 + 16, 128);
+  finish_buf<Op, 32, 2>(buf, t);
+}
+#endif
+
 // ------------------------------------------------------------- gemm task
 template <class Op, class Elem, class Micro>
 void gemm_task_t(const GemmProblem* p, const Blocking* bl, const Elem* pa, int64_t m0, int64_t m1,
@@ -429,13 +552,13 @@ void gemm_task_t(const GemmProblem* p, const Blocking* bl, const Elem* pa, int64
   for (int64_t kb = 0; kb < nkb; ++kb) {
     const int64_t k0 = kb * kc;
     const int64_t kcur = imin(kc, K - k0), kcurp = round_up(kcur, bl->kalign);
-    const int64_t ksteps = bl->kalign == 2 ? kcurp / 2 : kcur;
+    const int64_t ksteps = bl->kalign == 2 ? kcurp / 2 : bl->kalign == 32 ? kcurp : kcur;
     pack_b_slice(p, bl, n0, n1, k0, kcur, bbuf);
-    const Elem* ablk = pa + k0 * Mp;
+    const Elem* ablk = pa + kb * (kc + bl->a_pad) * Mp;
     // each A micro-panel (mr x kc) stays in L1 while the nr-column panels of
     // the B slice (L2) stream past it
     for (int64_t m = m0; m < m1; m += MR) {
-      const Elem* A = ablk + (m / MR) * kcurp * MR;
+      const Elem* A = ablk + (m / MR) * (kcurp + bl->a_pad) * MR;
       for (int64_t n = n0; n < n1; n += NR) {
         Tile t;
         t.p = p;
@@ -473,12 +596,21 @@ void gemm_task_fn(const GemmProblem* p, const Blocking* bl, const void* pa, int6
                         static_cast<bf16_t*>(bbuf), cbuf, ldc, micro_bf16<Op, kMrBf16, kNvBf16>);
 #endif
         break;
+      case PackKind::AmxBf16:
+#ifdef TA_HAS_AMX
+        amx_configure();
+        gemm_task_t<Op>(p, bl, static_cast<const bf16_t*>(pa), m0, m1, n0, n1,
+                        static_cast<bf16_t*>(bbuf), cbuf, ldc, micro_amx<Op>);
+        _tile_release();
+#endif
+        break;
     }
   });
 }
 
 void blocking_fn(const GemmProblem* p, int32_t bf16_dot, Blocking* bl) {
   bl->kalign = 1;
+  bl->a_pad = 0;
   if (p->compute == DT::F64) {
     bl->kind = PackKind::F64;
     bl->elem = 8;
@@ -501,6 +633,23 @@ void blocking_fn(const GemmProblem* p, int32_t bf16_dot, Blocking* bl) {
     }
 #else
     (void)bf16_dot;
+#endif
+#ifdef TA_HAS_AMX
+    if (a_ok && b_ok && (p->a.dt == DT::BF16 || p->bt.dt == DT::BF16)) {
+      bl->kind = PackKind::AmxBf16;
+      bl->elem = 2;
+      bl->mr = 32;
+      bl->nr = 32;
+      bl->kalign = 32;
+      bl->a_pad = int32_t(kAmxPad);
+      // One K block up to TA_AMX_KC (the C block stays in tiles for all of it;
+      // A micro-panel 32 x kc and the B panels stream from L2), the kc x nc
+      // B slice ~ 1/2 of L2.
+      bl->kc = imin(round_up(imax(p->K, 1), 32), TA_AMX_KC);
+      bl->nc = imax(32, (TA_L2_BYTES / 2) / (bl->kc * 2) / 32 * 32);
+      bl->mc = round_up(imax(p->M, 1), 32);
+      return;
+    }
 #endif
   }
   // kc: the A micro-panel (mr x kc) takes half of L1 and stays there while

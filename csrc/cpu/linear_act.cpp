@@ -115,7 +115,8 @@ void run_gemm(const KernelTable* kt, const GemmProblem& p) {
   const int64_t npa = ceil_div(M, bl.mr), Mp = npa * bl.mr;
   // packed A: every K block of every panel (K rounded up per block to kalign)
   const int64_t nkb = ceil_div(K, kc);
-  const int64_t a_elems = Mp * ((nkb - 1) * kc + round_up(K - (nkb - 1) * kc, bl.kalign));
+  const int64_t a_elems =
+      Mp * ((nkb - 1) * (kc + bl.a_pad) + round_up(K - (nkb - 1) * kc, bl.kalign) + bl.a_pad);
   char* pa = static_cast<char*>(scratch(kPackA, a_elems * bl.elem));
   {
     const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / (K * bl.mr));
