@@ -217,6 +217,34 @@ void pack_pairs_transpose(const bf16_t* src, int64_t rs, int64_t rows, int R, in
 }
 #endif
 
+#ifdef TA_HAS_BF16_DOT
+inline __m256i bf16_bits(const bf16_t* p, int n) {
+  return n >= 16 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
+                 : _mm256_maskz_loadu_epi16(mask16(n), p);
+}
+inline __m256i bf16_bits(const float* p, int n) { return f32_to_bf16(load_n(p, n)); }
+
+// row-contiguous source (rs == 1) into pairs [Kp/2][R][2]: for each k pair,
+// two contiguous row runs zipped into 32-bit (k, k+1) lanes.
+template <class Src>
+void pack_pairs_rowcontig(const Src* src, int64_t cs, int64_t rows, int R, int64_t K, int64_t Kp,
+                          bf16_t* dst) {
+  for (int64_t k = 0; k < Kp; k += 2) {
+    for (int r0 = 0; r0 < R; r0 += 16) {
+      const int nr = int(imin(16, R - r0));
+      const int nrv = int(imax(0, imin(nr, rows - r0)));
+      const __m256i z = _mm256_setzero_si256();
+      const __m256i lo = (k < K && nrv > 0) ? bf16_bits(src + k * cs + r0, nrv) : z;
+      const __m256i hi = (k + 1 < K && nrv > 0) ? bf16_bits(src + (k + 1) * cs + r0, nrv) : z;
+      const __m512i v = _mm512_or_si512(_mm512_cvtepu16_epi32(lo),
+                                        _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
+      float* d = reinterpret_cast<float*>(dst + k * R + 2 * r0);
+      store_n(d, VecF(_mm512_castsi512_ps(v)), nr);
+    }
+  }
+}
+#endif
+
 template <class Dst, class Src>
 void pack_panel(const Src* src, int64_t rs, int64_t cs, int64_t rows, int R, int64_t K,
                 int64_t Kp, Dst* dst) {
@@ -225,6 +253,9 @@ void pack_panel(const Src* src, int64_t rs, int64_t cs, int64_t rows, int R, int
 #ifdef TA_HAS_BF16_DOT
     if constexpr (sizeof(Src) == 2) {
       if (cs == 1 && rows > 0) return pack_pairs_transpose(src, rs, rows, R, K, Kp, dst);
+    }
+    if constexpr (sizeof(Src) == 2 || std::is_same_v<Src, float>) {
+      if (rs == 1 && cs != 1) return pack_pairs_rowcontig(src, cs, rows, R, K, Kp, dst);
     }
 #endif
     return pack_panel_scalar<true>(src, rs, cs, rows, R, K, Kp, dst);
@@ -289,6 +320,24 @@ void pack_rows_bf16(const Src* src, int64_t rs, int64_t cs, int64_t rows, int R,
   }
 }
 
+// rs == 1 source (rows contiguous for each k): 16 k x 16 rows blocks
+// transposed in registers, rounded to bf16, stored as row runs of 16 k.
+template <class Src>
+void pack_rows_bf16_t(const Src* src, int64_t cs, int64_t rows, int R, int64_t kcur, int64_t ld,
+                      bf16_t* dst) {
+  for (int r0 = 0; r0 < R; r0 += 16) {
+    const int nrv = int(imax(0, imin(16, rows - r0)));
+    for (int64_t k0 = 0; k0 < ld; k0 += 16) {
+      const int nk = int(imin(16, ld - k0));
+      VecF t[16];
+      for (int j = 0; j < 16; ++j)
+        t[j] = (k0 + j < kcur && nrv > 0) ? load_n(src + (k0 + j) * cs + r0, nrv) : VecF::zero();
+      transpose_vecs(t);
+      for (int i = 0; i < 16 && r0 + i < R; ++i) store_n(dst + (r0 + i) * ld + k0, t[i], nk);
+    }
+  }
+}
+
 void pack_a_amx(const GemmProblem* p, const Blocking* bl, int64_t i0, int64_t i1, bf16_t* dst) {
   const int R = bl->mr;
   const int64_t Mp = round_up(p->M, R), K = p->K, kc = bl->kc;
@@ -299,14 +348,57 @@ void pack_a_amx(const GemmProblem* p, const Blocking* bl, int64_t i0, int64_t i1
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t r0 = i * R, rows = imin(R, p->M - r0), off = r0 * m.rs + k0 * m.cs;
       bf16_t* d = dst + (k0 / kc) * (kc + bl->a_pad) * Mp + i * ld * R;
-      if (m.dt == DT::BF16)
-        pack_rows_bf16(static_cast<const bf16_t*>(m.p) + off, m.rs, m.cs, rows, R, kcur, ld, d);
-      else
-        pack_rows_bf16(static_cast<const float*>(m.p) + off, m.rs, m.cs, rows, R, kcur, ld, d);
+      const bool tr = m.rs == 1 && m.cs != 1;
+      if (m.dt == DT::BF16) {
+        const bf16_t* s0 = static_cast<const bf16_t*>(m.p) + off;
+        tr ? pack_rows_bf16_t(s0, m.cs, rows, R, kcur, ld, d)
+           : pack_rows_bf16(s0, m.rs, m.cs, rows, R, kcur, ld, d);
+      } else {
+        const float* s0 = static_cast<const float*>(m.p) + off;
+        tr ? pack_rows_bf16_t(s0, m.cs, rows, R, kcur, ld, d)
+           : pack_rows_bf16(s0, m.rs, m.cs, rows, R, kcur, ld, d);
+      }
     }
   }
 }
 #endif
+
+// Several consecutive R-row panels [r0, r0 + np*R) (panel stride pstride
+// elements).  Row-contiguous sources (rs == 1) are read k-outer across all
+// the panels, so each k touches one contiguous run of the source (a
+// panel-at-a-time walk strides by cs per element and defeats the prefetchers).
+template <class Dst>
+void pack_many(const MatRef& m, int64_t nrows, int64_t r0, int64_t np, int R, int64_t k0,
+               int64_t kcur, int64_t kcurp, Dst* dst, int64_t pstride) {
+  using V = typename std::conditional_t<sizeof(Dst) == 8, VecD, VecF>;
+  if (m.rs == 1 && m.cs != 1 && sizeof(Dst) != 2 && np > 1) {
+    const auto run = [&](auto* src) {
+      using Src = std::remove_const_t<std::remove_pointer_t<decltype(src)>>;
+      constexpr int W = V::W;
+      for (int64_t k = 0; k < kcurp; ++k) {
+        const Src* sk = src + (k0 + k) * m.cs;
+        for (int64_t i = 0; i < np; ++i) {
+          const int64_t rb = r0 + i * R;
+          Dst* d = dst + i * pstride + k * R;
+          for (int q = 0; q < R; q += W) {
+            const int nr = int(imin(W, R - q));
+            const int nrv = int(imax(0, imin(nr, nrows - rb - q)));
+            store_n(d + q, (k < kcur && nrv > 0) ? load_n(sk + rb + q, nrv) : V::zero(), nr);
+          }
+        }
+      }
+    };
+    switch (m.dt) {
+      case DT::F32: if constexpr (sizeof(Dst) == 4) run(static_cast<const float*>(m.p)); return;
+      case DT::F64: if constexpr (sizeof(Dst) == 8) run(static_cast<const double*>(m.p)); return;
+      case DT::BF16: if constexpr (sizeof(Dst) == 4) run(static_cast<const bf16_t*>(m.p)); return;
+      case DT::F16: if constexpr (sizeof(Dst) == 4) run(static_cast<const f16_t*>(m.p)); return;
+    }
+    return;
+  }
+  for (int64_t i = 0; i < np; ++i)
+    pack_one(m, nrows, r0 + i * R, R, k0, kcur, kcurp, dst + i * pstride);
+}
 
 // A: every K block of panels [i0, i1), block-major (see Blocking).
 template <class Dst>
@@ -316,8 +408,7 @@ void pack_a_t(const GemmProblem* p, const Blocking* bl, int64_t i0, int64_t i1, 
   for (int64_t k0 = 0; k0 < K; k0 += kc) {
     const int64_t kcur = imin(kc, K - k0), kcurp = round_up(kcur, bl->kalign);
     Dst* blk = dst + (k0 / kc) * (kc + bl->a_pad) * Mp;
-    for (int64_t i = i0; i < i1; ++i)
-      pack_one(p->a, p->M, i * R, R, k0, kcur, kcurp, blk + i * kcurp * R);
+    pack_many(p->a, p->M, i0 * R, i1 - i0, R, k0, kcur, kcurp, blk + i0 * kcurp * R, kcurp * R);
   }
 }
 
@@ -340,8 +431,7 @@ void pack_b_slice(const GemmProblem* p, const Blocking* bl, int64_t n0, int64_t 
                   int64_t kcur, Dst* dst) {
   const int R = bl->nr;
   const int64_t kcurp = round_up(kcur, bl->kalign);
-  for (int64_t n = n0; n < n1; n += R)
-    pack_one(p->bt, n1, n, R, k0, kcur, kcurp, dst + ((n - n0) / R) * kcurp * R);
+  pack_many(p->bt, n1, n0, (n1 - n0 + R - 1) / R, R, k0, kcur, kcurp, dst, kcurp * R);
 }
 
 // -------------------------------------------------------------- epilogue
