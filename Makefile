@@ -1,6 +1,7 @@
 # torch_act — every target does its own set-up on a fresh machine.
 #   make demo   create .venv if missing, install deps, build, run the demo
 #   make test   ... then run the full test suite (pytest, and ctest for C++)
+#   make test-cpp   build, then only the C++ tests and example (docs/cpp.md)
 # Variables: TORCH_SPEC (default "torch"), PYTHON (default python3), VENV (default .venv),
 #            USE_CUDA / TORCH_CUDA_ARCH_LIST / MAX_JOBS (passed to setup.py).
 PYTHON ?= python3
@@ -11,8 +12,10 @@ DEPS_STAMP := $(VENV)/.torch_act-deps
 PY_DEPS := numpy pytest hypothesis matplotlib tqdm tensorboard expecttest ninja
 MAX_JOBS ?= 2
 export MAX_JOBS
+CPP_BUILD ?= build/cpp
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all venv deps build demo test test-py test-cpp bench clean
+.PHONY: all venv deps build demo test test-py test-cpp cpp-check bench clean
 
 all: build
 
@@ -35,9 +38,30 @@ demo: build
 
 test: build
 	$(PY) -m pytest tests -q
+	@$(MAKE) --no-print-directory cpp-check
+
+test-cpp: build
+	@$(MAKE) --no-print-directory cpp-check
+
+# The C++ side on the current build: GoogleTest (Debian's libgtest-dev) and
+# CMake, the example built as a user would (examples/cpp), then the tests
+# (tests/cpp, which also run that example and check it needs no Python).
+cpp-check:
+	@dpkg -s libgtest-dev >/dev/null 2>&1 && command -v cmake >/dev/null || \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libgtest-dev cmake; }
+	@set -e; \
+	prefix="$$($(PY) -m torch_act info --cmake-prefix);$$($(PY) -c 'import torch;print(torch.utils.cmake_prefix_path)')"; \
+	echo "CMAKE_PREFIX_PATH=$$prefix"; mkdir -p $(CPP_BUILD); \
+	cmake -S examples/cpp -B $(CPP_BUILD)/examples -DCMAKE_PREFIX_PATH="$$prefix" > $(CPP_BUILD)/examples-configure.log 2>&1 || { cat $(CPP_BUILD)/examples-configure.log; exit 1; }; \
+	cmake --build $(CPP_BUILD)/examples -j $(MAX_JOBS); \
+	cmake -S tests/cpp -B $(CPP_BUILD)/tests -DCMAKE_PREFIX_PATH="$$prefix" \
+	  -DTORCH_ACT_NET_EXE="$(CURDIR)/$(CPP_BUILD)/examples/net" > $(CPP_BUILD)/tests-configure.log 2>&1 || { cat $(CPP_BUILD)/tests-configure.log; exit 1; }; \
+	cmake --build $(CPP_BUILD)/tests -j $(MAX_JOBS); \
+	cd $(CPP_BUILD)/tests && ctest --output-on-failure
 
 bench: build
 	$(PY) -m torch_act bench
 
 clean:
-	rm -rf build torch_act/*.so torch_act/include csrc/build_config.h *.egg-info
+	rm -rf build torch_act/*.so torch_act/include csrc/build_config.h *.egg-info \
+	  torch_act/share/cmake/TorchAct/TorchActConfigVersion.cmake torch_act/share/cmake/TorchAct/TorchActBuild.cmake

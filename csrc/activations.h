@@ -235,7 +235,7 @@ struct Elu {
   static constexpr bool kRowwise = false;
   template <class T> TA_HD static T forward(T z, T a) { return where(z > T(0), z, a * t_expm1(z)); }
   template <class T> TA_HD static T backward(T g, T z, T a) {
-    return where(z > T(0), g, g * a * t_exp(z));
+    return where(z <= T(0), g * a * t_exp(z), g);  // NaN -> g, as torch's elu_backward
   }
 };
 
@@ -271,10 +271,12 @@ struct Hardswish {
   static constexpr Act kind = Act::Hardswish;
   static constexpr bool kRowwise = false;
   template <class T> TA_HD static T forward(T z, T) {
-    return where(z <= T(-3), T(0), where(z >= T(3), z, z * (z + T(3)) * T(1.0 / 6.0)));
+    // z * 0 (not 0) below -3: -inf gives NaN and -5 gives -0, as torch's hardswish
+    return where(z <= T(-3), z * T(0), where(z >= T(3), z, z * (z + T(3)) * T(1.0 / 6.0)));
   }
   template <class T> TA_HD static T backward(T g, T z, T) {
-    return where(z < T(-3), T(0), where(z <= T(3), g * (z * T(1.0 / 3.0) + T(0.5)), g));
+    // as torch's hardswish_backward: 0 at z = -3, g at z = 3
+    return where(z <= T(-3), T(0), where(z < T(3), g * (z * T(1.0 / 3.0) + T(0.5)), g));
   }
 };
 

@@ -20,6 +20,28 @@ at::Tensor linear_act(const at::Tensor& input, const at::Tensor& weight,
   return op.call(input, weight, bias, activation, alpha);
 }
 
+at::Tensor mlp(const at::Tensor& input, at::TensorList weights,
+               const std::vector<std::optional<at::Tensor>>& biases,
+               const std::vector<std::string>& activations,
+               const std::vector<std::optional<double>>& alphas) {
+  // The same C++ signature as the kernels registered for the schema
+  // (csrc/autograd.cpp, csrc/ops.h); the dispatcher checks it.
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("torch_act::mlp", "")
+                       .typed<at::Tensor(const at::Tensor&, at::TensorList,
+                                         const c10::List<std::optional<at::Tensor>>&,
+                                         const std::vector<std::string>&,
+                                         const std::vector<std::optional<double>>&)>();
+  c10::List<std::optional<at::Tensor>> bias_list;
+  bias_list.reserve(biases.size());
+  for (const auto& b : biases) bias_list.push_back(b);
+  if (alphas.empty()) {
+    const std::vector<std::optional<double>> defaults(weights.size(), std::nullopt);
+    return op.call(input, weights, bias_list, activations, defaults);
+  }
+  return op.call(input, weights, bias_list, activations, alphas);
+}
+
 at::Tensor activation(const at::Tensor& input, const std::string& activation,
                       std::optional<double> alpha) {
   static auto op = c10::Dispatcher::singleton()

@@ -46,29 +46,63 @@ void check_float_dtype(const char* op, const char* arg, const at::Tensor& t) {
               ": ", arg, " must be float32, float64, bfloat16 or float16, got ", st);
 }
 
-void check_linear_args(const char* op, const at::Tensor& input, const at::Tensor& weight,
-                       const std::optional<at::Tensor>& bias) {
-  check_float_dtype(op, "input", input);
+namespace {
+// weight [N, k] and bias [N] against the layer input's dtype/device (`ref`).
+void check_layer(const char* op, const at::Tensor& ref, int64_t k, const at::Tensor& weight,
+                 const std::optional<at::Tensor>& bias) {
   check_float_dtype(op, "weight", weight);
-  TORCH_CHECK(input.dim() >= 1, op, ": input must have at least 1 dimension [..., K], got a 0-d tensor");
   TORCH_CHECK(weight.dim() == 2, op, ": weight must be 2-D [N, K] (the nn.Linear layout), got ",
               weight.dim(), "-D with shape ", weight.sizes());
-  TORCH_CHECK(input.size(-1) == weight.size(1), op, ": input's last dimension (K=",
-              input.size(-1), ", input shape ", input.sizes(),
-              ") must equal weight.size(1) (weight shape ", weight.sizes(), ")");
-  TORCH_CHECK(weight.scalar_type() == input.scalar_type(), op, ": weight dtype (",
-              weight.scalar_type(), ") must match input dtype (", input.scalar_type(), ")");
-  TORCH_CHECK(weight.device() == input.device(), op, ": weight is on ", weight.device(),
-              " but input is on ", input.device(), "; move both to one device");
+  TORCH_CHECK(weight.size(1) == k, op, ": weight.size(1) (weight shape ", weight.sizes(),
+              ") must equal the input's last dimension K=", k);
+  TORCH_CHECK(weight.scalar_type() == ref.scalar_type(), op, ": weight dtype (",
+              weight.scalar_type(), ") must match input dtype (", ref.scalar_type(), ")");
+  TORCH_CHECK(weight.device() == ref.device(), op, ": weight is on ", weight.device(),
+              " but input is on ", ref.device(), "; move both to one device");
   if (bias.has_value() && bias->defined()) {
     TORCH_CHECK(bias->dim() == 1 && bias->size(0) == weight.size(0), op,
                 ": bias must be 1-D of size N=", weight.size(0), " (weight.size(0)), got shape ",
                 bias->sizes());
-    TORCH_CHECK(bias->scalar_type() == input.scalar_type(), op, ": bias dtype (",
-                bias->scalar_type(), ") must match input dtype (", input.scalar_type(), ")");
-    TORCH_CHECK(bias->device() == input.device(), op, ": bias is on ", bias->device(),
-                " but input is on ", input.device(), "; move both to one device");
+    TORCH_CHECK(bias->scalar_type() == ref.scalar_type(), op, ": bias dtype (",
+                bias->scalar_type(), ") must match input dtype (", ref.scalar_type(), ")");
+    TORCH_CHECK(bias->device() == ref.device(), op, ": bias is on ", bias->device(),
+                " but input is on ", ref.device(), "; move both to one device");
   }
+}
+}  // namespace
+
+void check_linear_args(const char* op, const at::Tensor& input, const at::Tensor& weight,
+                       const std::optional<at::Tensor>& bias) {
+  check_float_dtype(op, "input", input);
+  TORCH_CHECK(input.dim() >= 1, op,
+              ": input must have at least 1 dimension [..., K], got a 0-d tensor");
+  check_layer(op, input, input.size(-1), weight, bias);
+}
+
+std::vector<std::pair<Act, double>> check_mlp_args(
+    const char* op, const at::Tensor& input, at::TensorList weights,
+    const c10::List<std::optional<at::Tensor>>& biases, const std::vector<std::string>& activations,
+    const std::vector<std::optional<double>>& alphas) {
+  const size_t L = weights.size();
+  TORCH_CHECK_VALUE(L >= 1, op, ": needs at least one layer (weights is empty)");
+  TORCH_CHECK_VALUE(biases.size() == L && activations.size() == L && alphas.size() == L, op,
+                    ": weights, biases, activations and alphas must have one entry per layer; got ",
+                    L, ", ", biases.size(), ", ", activations.size(), ", ", alphas.size());
+  std::vector<std::pair<Act, double>> layers;
+  layers.reserve(L);
+  int64_t k = 0;
+  for (size_t i = 0; i < L; ++i) {
+    const std::string where = std::string(op) + " layer " + std::to_string(i);
+    const Act act = parse_act(where.c_str(), activations[i]);
+    layers.emplace_back(act, resolve_alpha(where.c_str(), act, alphas[i]));
+    if (i == 0) {
+      check_linear_args(where.c_str(), input, weights[i], biases.get(i));
+    } else {
+      check_layer(where.c_str(), input, k, weights[i], biases.get(i));
+    }
+    k = weights[i].size(0);
+  }
+  return layers;
 }
 
 at::Tensor flatten_rows(const at::Tensor& input) {
@@ -104,6 +138,14 @@ TORCH_LIBRARY(torch_act, m) {
   m.def(
       "_linear_act_bwd(Tensor grad_out, Tensor input, Tensor weight, Tensor saved, "
       "str activation, float? alpha, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
+  // mlp: _mlp_fwd returns [y_0, saved_0, y_1, saved_1, ...] (saved_i is z_i or empty);
+  // _mlp_bwd returns [dinput, dW_0.., db_0..] (dinput empty unless input_grad).
+  m.def(
+      "_mlp_fwd(Tensor input, Tensor[] weights, Tensor?[] biases, str[] activations, "
+      "float?[] alphas) -> Tensor[]");
+  m.def(
+      "_mlp_bwd(Tensor grad_out, Tensor input, Tensor[] weights, Tensor?[] biases, "
+      "Tensor[] saved, str[] activations, float?[] alphas, bool input_grad) -> Tensor[]");
   m.def(
       "_activation_bwd(Tensor grad_out, Tensor saved, str activation, float? alpha) -> Tensor");
 }

@@ -8,6 +8,7 @@
 // csrc/cuda_register.cpp).  Checks happen here, once, before any kernel runs.
 #pragma once
 
+#include <ATen/core/List.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <c10/core/ScalarType.h>
@@ -39,6 +40,12 @@ void check_linear_args(const char* op, const at::Tensor& input, const at::Tensor
 
 // Flattens [..., K] to [M, K] (a view when the strides allow it).
 at::Tensor flatten_rows(const at::Tensor& input);
+
+// Checks an mlp's arguments layer by layer; returns each layer's (act, alpha).
+std::vector<std::pair<Act, double>> check_mlp_args(
+    const char* op, const at::Tensor& input, at::TensorList weights,
+    const c10::List<std::optional<at::Tensor>>& biases, const std::vector<std::string>& activations,
+    const std::vector<std::optional<double>>& alphas);
 
 // Output shape [..., N] for input [..., K].
 std::vector<int64_t> linear_out_shape(const at::Tensor& input, int64_t n);
@@ -77,8 +84,9 @@ struct OpImpls {
     at::Tensor pre;
     if (save && !backward_uses_output(act, a)) pre = at::empty(shape, input.options());
     at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
-    K::linear_act_forward(x, weight, b, act, a, out.view({-1, n}),
-                          pre.defined() ? pre.view({-1, n}) : pre);
+    const int64_t m = x.size(0);
+    K::linear_act_forward(x, weight, b, act, a, out.view({m, n}),
+                          pre.defined() ? pre.view({m, n}) : pre);
     if (!pre.defined() && save) pre = at::empty({0}, input.options());
     return {out, pre};
   }
@@ -94,6 +102,7 @@ struct OpImpls {
     check_linear_args(op, input, weight, std::nullopt);
     const int64_t n = weight.size(0), k = weight.size(1);
     const auto shape = linear_out_shape(input, n);
+    const at::Tensor x = flatten_rows(input);
     TORCH_CHECK(grad_out.sizes() == c10::IntArrayRef(shape), op, ": grad_out must have shape ",
                 c10::IntArrayRef(shape), ", got ", grad_out.sizes());
     TORCH_CHECK(grad_out.scalar_type() == input.scalar_type(), op,
@@ -107,16 +116,114 @@ struct OpImpls {
                   c10::IntArrayRef(shape), ", got ", saved.sizes());
       TORCH_CHECK(saved.scalar_type() == input.scalar_type() && saved.device() == input.device(),
                   op, ": saved must match input's dtype and device");
-      s = saved.contiguous().view({-1, n});
+      s = saved.contiguous().view({x.size(0), n});
     }
     const auto opts = input.options();
     at::Tensor dx = mask[0] ? at::empty(input.sizes(), opts) : at::empty({0}, opts);
     at::Tensor dw = mask[1] ? at::empty({n, k}, opts) : at::empty({0}, opts);
     at::Tensor db = mask[2] ? at::empty({n}, opts) : at::empty({0}, opts);
-    K::linear_act_backward(grad_out.reshape({-1, n}), flatten_rows(input), weight, s, act, a,
-                           mask[0] ? dx.view({-1, k}) : at::Tensor(),
+    K::linear_act_backward(grad_out.reshape({x.size(0), n}), x, weight, s, act, a,
+                           mask[0] ? dx.view({x.size(0), k}) : at::Tensor(),
                            mask[1] ? dw : at::Tensor(), mask[2] ? db : at::Tensor());
     return {dx, dw, db};
+  }
+
+  // ---------------------------------------------------------------- mlp
+  // A stack of linear+activation layers as one op.  _mlp_fwd returns 2L
+  // tensors: for each layer i, its output y_i (y_{L-1} is the result) and what
+  // its backward needs beyond y_i (z_i, or an empty tensor).
+  static std::vector<at::Tensor> mlp_fwd(const at::Tensor& input, at::TensorList weights,
+                                         const c10::List<std::optional<at::Tensor>>& biases,
+                                         const std::vector<std::string>& activations,
+                                         const std::vector<std::optional<double>>& alphas) {
+    return mlp_forward_impl(input, weights, biases, activations, alphas, /*save=*/true);
+  }
+
+  static at::Tensor mlp(const at::Tensor& input, at::TensorList weights,
+                        const c10::List<std::optional<at::Tensor>>& biases,
+                        const std::vector<std::string>& activations,
+                        const std::vector<std::optional<double>>& alphas) {
+    auto ys = mlp_forward_impl(input, weights, biases, activations, alphas, /*save=*/false);
+    return ys[ys.size() - 2];
+  }
+
+  static std::vector<at::Tensor> mlp_forward_impl(
+      const at::Tensor& input, at::TensorList weights,
+      const c10::List<std::optional<at::Tensor>>& biases,
+      const std::vector<std::string>& activations,
+      const std::vector<std::optional<double>>& alphas, bool save) {
+    const auto layers = check_mlp_args("mlp", input, weights, biases, activations, alphas);
+    std::vector<at::Tensor> result;
+    result.reserve(2 * weights.size());
+    at::Tensor h = input;
+    for (size_t i = 0; i < weights.size(); ++i) {
+      const int64_t n = weights[i].size(0);
+      const auto shape = linear_out_shape(input, n);
+      at::Tensor out = at::empty(shape, input.options());
+      at::Tensor pre;
+      if (save && !backward_uses_output(layers[i].first, layers[i].second))
+        pre = at::empty(shape, input.options());
+      const std::optional<at::Tensor> b = biases.get(i);
+      const at::Tensor x = flatten_rows(h);
+      const int64_t m = x.size(0);
+      K::linear_act_forward(x, weights[i], b.has_value() ? b->contiguous() : at::Tensor(),
+                            layers[i].first, layers[i].second, out.view({m, n}),
+                            pre.defined() ? pre.view({m, n}) : pre);
+      result.push_back(out);
+      result.push_back(pre.defined() ? pre : at::empty({0}, input.options()));
+      h = out;
+    }
+    return result;
+  }
+
+  // Gradients [dinput, dW_0..dW_{L-1}, db_0..db_{L-1}]; dinput (when
+  // !input_grad) and db_i of layers without bias come back empty.
+  static std::vector<at::Tensor> mlp_bwd(const at::Tensor& grad_out, const at::Tensor& input,
+                                         at::TensorList weights,
+                                         const c10::List<std::optional<at::Tensor>>& biases,
+                                         at::TensorList saved,
+                                         const std::vector<std::string>& activations,
+                                         const std::vector<std::optional<double>>& alphas,
+                                         bool input_grad) {
+    const char* op = "_mlp_bwd";
+    const auto layers = check_mlp_args(op, input, weights, biases, activations, alphas);
+    const size_t L = weights.size();
+    TORCH_CHECK(saved.size() == 2 * L, op, ": saved must hold 2 tensors per layer (", 2 * L,
+                "), got ", saved.size());
+    const auto opts = input.options();
+    std::vector<at::Tensor> dws(L), dbs(L);
+    at::Tensor g = grad_out;
+    at::Tensor dinput = at::empty({0}, opts);
+    for (size_t j = L; j-- > 0;) {
+      const at::Tensor& w = weights[j];
+      const int64_t n = w.size(0), k = w.size(1);
+      const at::Tensor& x = j == 0 ? input : saved[2 * (j - 1)];
+      const at::Tensor& y = saved[2 * j];
+      TORCH_CHECK(g.sizes() == y.sizes(), op, ": grad_out must have shape ", y.sizes(), ", got ",
+                  g.sizes());
+      at::Tensor s;
+      if (act_info(layers[j].first).saves != Saves::Nothing)
+        s = backward_uses_output(layers[j].first, layers[j].second) ? y : saved[2 * j + 1];
+      const bool want_dx = j > 0 || input_grad;
+      at::Tensor dx = want_dx ? at::empty(x.sizes(), opts) : at::Tensor();
+      dws[j] = at::empty({n, k}, opts);
+      const bool has_bias = biases.get(j).has_value();
+      dbs[j] = has_bias ? at::empty({n}, opts) : at::empty({0}, opts);
+      const at::Tensor x2 = flatten_rows(x);
+      const int64_t m = x2.size(0);
+      K::linear_act_backward(g.reshape({m, n}), x2, w,
+                             s.defined() ? s.contiguous().view({m, n}) : s, layers[j].first,
+                             layers[j].second, want_dx ? dx.view({m, k}) : dx, dws[j],
+                             has_bias ? dbs[j] : at::Tensor());
+      if (j == 0 && want_dx) dinput = dx;
+      g = dx;
+    }
+    std::vector<at::Tensor> out;
+    out.reserve(1 + 2 * L);
+    out.push_back(dinput);
+    for (auto& t : dws) out.push_back(t);
+    for (auto& t : dbs) out.push_back(t);
+    return out;
   }
 
   static at::Tensor activation(const at::Tensor& input, c10::string_view activation,

@@ -2,7 +2,10 @@
 //
 // Every function calls the registered operator through the dispatcher, so the
 // C++ autograd (csrc/autograd.cpp) applies: gradients work from C++ exactly as
-// from Python.  Link against the op library (CMake: TorchAct::torch_act).
+// from Python.  Link against the op library (CMake: TorchAct::torch_act; see
+// docs/cpp.md).  Installed as <torch_act/torch_act.h>; it also brings in the
+// LibTorch-style modules (torch_act::nn::Linear, torch_act_nn.h) unless
+// TORCH_ACT_NO_MODULES is defined (the op library itself builds without them).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -18,6 +21,15 @@ at::Tensor linear_act(const at::Tensor& input, const at::Tensor& weight,
                       const std::optional<at::Tensor>& bias = std::nullopt,
                       const std::string& activation = "identity",
                       std::optional<double> alpha = std::nullopt);
+
+// A stack of L linear+activation layers as one op with one autograd node:
+// h_0 = input, h_{i+1} = act_i(h_i @ weights[i].T + biases[i]); returns h_L.
+// biases, activations need one entry per layer (std::nullopt: no bias);
+// alphas too, or leave it empty for every activation's default.
+at::Tensor mlp(const at::Tensor& input, at::TensorList weights,
+               const std::vector<std::optional<at::Tensor>>& biases,
+               const std::vector<std::string>& activations,
+               const std::vector<std::optional<double>>& alphas = {});
 
 // The activation alone (softmax / log_softmax over the last dim).
 at::Tensor activation(const at::Tensor& input, const std::string& activation,
@@ -37,3 +49,7 @@ BuildInfo build_info();
 std::vector<std::string> activation_names();
 
 }  // namespace torch_act
+
+#ifndef TORCH_ACT_NO_MODULES
+#include "torch_act_nn.h"
+#endif

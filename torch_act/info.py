@@ -1,4 +1,6 @@
 """``python -m torch_act info``: version, build and library information."""
+import os
+
 import torch
 
 
@@ -11,9 +13,11 @@ def main(args):
     import torch_act
 
     info = torch_act.build_info()
+    # <pkg>/share/cmake holds TorchAct/TorchActConfig.cmake: a CMAKE_PREFIX_PATH
+    # entry (CMake searches <prefix>/<name>*/), like torch.utils.cmake_prefix_path.
+    cmake_prefix = os.path.join(os.path.dirname(os.path.abspath(torch_act.__file__)), "share", "cmake")
     if args.cmake_prefix:
-        import os
-        print(os.path.join(os.path.dirname(torch_act.__file__), "share", "cmake"))
+        print(cmake_prefix)
         return 0
     cuda = f"CUDA archs {info['cuda_arch_list']}" if info["with_cuda"] else "CPU only"
     print(f"torch_act {info['version']}")
@@ -22,5 +26,6 @@ def main(args):
     print(f"  CPU ISA paths this machine runs: {', '.join(info['supported_cpu_isas'])}; in use: {info['cpu_isa']}")
     print(f"  CUDA: {cuda}")
     print(f"  library: {info['library']}")
+    print(f"  C++: find_package(TorchAct) with CMAKE_PREFIX_PATH {cmake_prefix} (docs/cpp.md)")
     print(f"  activations: {', '.join(torch_act.ACTIVATIONS)}")
     return 0

@@ -13,9 +13,11 @@ from torch import Tensor
 from . import ACTIVATIONS
 from .ops import activation as _activation
 from .ops import linear_act as _linear_act
+from .ops import mlp as _mlp
 
 __all__ = [
     "Linear",
+    "MLP",
     "Activation",
     "ReLU",
     "LeakyReLU",
@@ -74,6 +76,65 @@ class Linear(torch.nn.Linear):
     def extra_repr(self) -> str:
         s = super().extra_repr() + f", activation={self.activation}"
         return s + (f", alpha={self.alpha}" if self.alpha is not None else "")
+
+
+class MLP(torch.nn.Module):
+    """A stack of fused linear+activation layers run as ONE op (one autograd node).
+
+    ``sizes`` lists the features: ``MLP([2, 10, 5, 1], ["relu", "sigmoid", "identity"])``
+    is the document's network.  The layers are ``torch_act.nn.Linear``s in
+    ``self.layers`` (state_dict keys ``layers.0.weight``, ``layers.0.bias``, ...).
+    """
+
+    def __init__(self, sizes, activations, bias: bool = True, alphas=None, device=None, dtype=None):
+        super().__init__()
+        sizes = list(sizes)
+        if len(sizes) < 2:
+            raise ValueError(f"MLP: sizes needs at least 2 entries (in, out), got {sizes}")
+        if isinstance(activations, str):
+            activations = [activations] * (len(sizes) - 1)
+        activations = list(activations)
+        if len(activations) != len(sizes) - 1:
+            raise ValueError(f"MLP: need one activation per layer ({len(sizes) - 1}), got {len(activations)}")
+        alphas = list(alphas) if alphas is not None else [None] * len(activations)
+        if len(alphas) != len(activations):
+            raise ValueError(f"MLP: need one alpha per layer ({len(activations)}), got {len(alphas)}")
+        self.layers = torch.nn.ModuleList(
+            Linear(sizes[i], sizes[i + 1], bias=bias, activation=a, alpha=al, device=device, dtype=dtype)
+            for i, (a, al) in enumerate(zip(activations, alphas))
+        )
+
+    @classmethod
+    def from_linears(cls, linears, activations, alphas=None):
+        """An MLP sharing the parameters of a sequence of ``nn.Linear`` layers."""
+        linears = list(linears)
+        if not linears:
+            raise ValueError("MLP.from_linears: needs at least one nn.Linear")
+        if isinstance(activations, str):
+            activations = [activations] * len(linears)
+        activations = list(activations)
+        if len(activations) != len(linears):
+            raise ValueError(f"MLP.from_linears: need one activation per layer ({len(linears)}), got {len(activations)}")
+        alphas = list(alphas) if alphas is not None else [None] * len(linears)
+        for prev, nxt in zip(linears, linears[1:]):
+            if prev.out_features != nxt.in_features:
+                raise ValueError(
+                    f"MLP.from_linears: layer sizes do not chain ({prev.out_features} -> {nxt.in_features})")
+        new = cls.__new__(cls)
+        torch.nn.Module.__init__(new)
+        new.layers = torch.nn.ModuleList(
+            Linear.from_linear(l, activation=a, alpha=al) for l, a, al in zip(linears, activations, alphas)
+        )
+        return new
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _mlp(
+            input,
+            [l.weight for l in self.layers],
+            [l.bias for l in self.layers],
+            [l.activation for l in self.layers],
+            [l.alpha for l in self.layers],
+        )
 
 
 class Activation(torch.nn.Module):

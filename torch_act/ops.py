@@ -38,10 +38,19 @@ def _check_linear(op: str, input: Tensor, weight: Tensor, bias: Optional[Tensor]
         lambda: f"{op}: input's last dimension must equal weight.size(1)",
     )
     torch._check(input.dtype == weight.dtype, lambda: f"{op}: weight dtype must match input dtype")
+    torch._check(
+        input.device == weight.device,
+        lambda: f"{op}: weight is on {weight.device} but input is on {input.device}; move both to one device",
+    )
     if bias is not None:
         torch._check(
             bias.dim() == 1 and bias.shape[0] == weight.shape[0],
             lambda: f"{op}: bias must be 1-D of size N",
+        )
+        torch._check(bias.dtype == input.dtype, lambda: f"{op}: bias dtype must match input dtype")
+        torch._check(
+            bias.device == input.device,
+            lambda: f"{op}: bias is on {bias.device} but input is on {input.device}; move both to one device",
         )
 
 
@@ -81,6 +90,43 @@ def _activation_fake(input, activation, alpha=None):
 def _activation_bwd_fake(grad_out, saved, activation, alpha):
     _spec("_activation_bwd", activation)
     return grad_out.new_empty(grad_out.shape)
+
+
+def _mlp_shapes(op, input, weights, biases, activations, alphas):
+    L = len(weights)
+    torch._check(L >= 1, lambda: f"{op}: needs at least one layer")
+    torch._check(
+        len(biases) == L and len(activations) == L and len(alphas) == L,
+        lambda: f"{op}: weights, biases, activations and alphas need one entry per layer",
+    )
+    for i, (w, b, a) in enumerate(zip(weights, biases, activations)):
+        _spec(op, a)
+        _check_linear(f"{op} layer {i}", input if i == 0 else input.new_empty((0, weights[i - 1].shape[0])), w, b)
+    return [(*input.shape[:-1], w.shape[0]) for w in weights]
+
+
+@torch.library.register_fake("torch_act::mlp")
+def _mlp_fake(input, weights, biases, activations, alphas):
+    shapes = _mlp_shapes("mlp", input, weights, biases, activations, alphas)
+    return input.new_empty(shapes[-1])
+
+
+@torch.library.register_fake("torch_act::_mlp_fwd")
+def _mlp_fwd_fake(input, weights, biases, activations, alphas):
+    shapes = _mlp_shapes("mlp", input, weights, biases, activations, alphas)
+    out = []
+    for shape, a, al in zip(shapes, activations, alphas):
+        out.append(input.new_empty(shape))
+        out.append(input.new_empty((0,)) if _uses_output(a, al) else input.new_empty(shape))
+    return out
+
+
+@torch.library.register_fake("torch_act::_mlp_bwd")
+def _mlp_bwd_fake(grad_out, input, weights, biases, saved, activations, alphas, input_grad):
+    out = [input.new_empty(input.shape) if input_grad else input.new_empty((0,))]
+    out += [w.new_empty(w.shape) for w in weights]
+    out += [w.new_empty((w.shape[0],)) if b is not None else input.new_empty((0,)) for w, b in zip(weights, biases)]
+    return out
 
 
 # ----------------------------------------------------------------- wrappers

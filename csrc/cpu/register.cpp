@@ -21,6 +21,9 @@ TORCH_LIBRARY_IMPL(torch_act, CPU, m) {
   m.impl("linear_act", &torch_act::Impl::linear_act);
   m.impl("_linear_act_fwd", &torch_act::Impl::linear_act_fwd);
   m.impl("_linear_act_bwd", &torch_act::Impl::linear_act_bwd);
+  m.impl("mlp", &torch_act::Impl::mlp);
+  m.impl("_mlp_fwd", &torch_act::Impl::mlp_fwd);
+  m.impl("_mlp_bwd", &torch_act::Impl::mlp_bwd);
   m.impl("activation", &torch_act::Impl::activation);
   m.impl("_activation_bwd", &torch_act::Impl::activation_bwd);
 }

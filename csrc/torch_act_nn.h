@@ -1,0 +1,116 @@
+// torch_act — LibTorch-style modules on the fused ops (header only; included
+// by <torch_act/torch_act.h>).
+//
+//   torch_act::nn::Linear fc(torch_act::nn::LinearOptions(2, 10).activation("relu"));
+//   auto y = fc(x);   // relu(x @ fc->weight.T + fc->bias), one fused op
+//
+// torch_act::nn::LinearImpl mirrors torch::nn::LinearImpl: the same
+// parameters ("weight" [out, in], "bias" [out]), the same initialisation, so
+// state moves freely between the two; it adds a fused activation.
+#pragma once
+
+#include <torch/arg.h>
+#include <torch/nn/cloneable.h>
+#include <torch/nn/init.h>
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
+
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <utility>
+
+#include "torch_act.h"
+
+namespace torch_act {
+namespace nn {
+
+// Options for torch_act::nn::Linear:
+//   LinearOptions(in, out).bias(true).activation("leaky_relu").alpha(0.2)
+struct LinearOptions {
+  LinearOptions(int64_t in_features, int64_t out_features)
+      : in_features_(in_features), out_features_(out_features) {}
+
+  // size of each input sample (K)
+  TORCH_ARG(int64_t, in_features);
+  // size of each output sample (N)
+  TORCH_ARG(int64_t, out_features);
+  // learn an additive bias
+  TORCH_ARG(bool, bias) = true;
+  // the fused activation: one of torch_act::activation_names()
+  TORCH_ARG(std::string, activation) = "identity";
+  // the activation's parameter (leaky_relu slope, elu alpha, softplus beta);
+  // std::nullopt: its default
+  TORCH_ARG(std::optional<double>, alpha) = std::nullopt;
+};
+
+// act(input @ weight.T + bias) as one fused op.  input [..., in] -> [..., out].
+class LinearImpl : public torch::nn::Cloneable<LinearImpl> {
+ public:
+  LinearImpl(int64_t in_features, int64_t out_features)
+      : LinearImpl(LinearOptions(in_features, out_features)) {}
+  explicit LinearImpl(LinearOptions options_) : options(std::move(options_)) {
+    reset();
+  }
+
+  // (Re)creates the parameters and initialises them; checks the options.
+  void reset() override {
+    TORCH_CHECK(options.in_features() > 0 && options.out_features() > 0,
+                "torch_act::nn::Linear: in_features and out_features must be positive, got ",
+                options.in_features(), " and ", options.out_features());
+    {
+      // Validates the activation name and alpha with the op's own checks and
+      // messages (an empty tensor: nothing is computed).
+      torch::NoGradGuard no_grad;
+      torch_act::activation(torch::empty({0}), options.activation(), options.alpha());
+    }
+    weight = register_parameter(
+        "weight", torch::empty({options.out_features(), options.in_features()}));
+    if (options.bias()) {
+      bias = register_parameter("bias", torch::empty(options.out_features()));
+    } else {
+      bias = register_parameter("bias", {}, /*requires_grad=*/false);
+    }
+    reset_parameters();
+  }
+
+  // The initialisation of torch::nn::Linear: weight ~ kaiming_uniform(a=sqrt(5)),
+  // bias ~ U(-1/sqrt(in), 1/sqrt(in)).
+  void reset_parameters() {
+    torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
+    if (bias.defined()) {
+      const auto fan_in = std::get<0>(torch::nn::init::_calculate_fan_in_and_fan_out(weight));
+      const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+      torch::nn::init::uniform_(bias, -bound, bound);
+    }
+  }
+
+  // torch_act::nn::Linear(in_features=2, out_features=10, bias=true, activation=relu)
+  void pretty_print(std::ostream& stream) const override {
+    stream << std::boolalpha << "torch_act::nn::Linear(in_features=" << options.in_features()
+           << ", out_features=" << options.out_features() << ", bias=" << options.bias()
+           << ", activation=" << options.activation();
+    if (options.alpha().has_value()) stream << ", alpha=" << *options.alpha();
+    stream << ")";
+  }
+
+  torch::Tensor forward(const torch::Tensor& input) {
+    return torch_act::linear_act(
+        input, weight, bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt,
+        options.activation(), options.alpha());
+  }
+
+  LinearOptions options;
+  // [out_features, in_features]
+  torch::Tensor weight;
+  // [out_features]; undefined when options.bias() is false
+  torch::Tensor bias;
+};
+
+// A ModuleHolder for LinearImpl (shared ownership, like torch::nn::Linear).
+TORCH_MODULE(Linear);
+
+}  // namespace nn
+}  // namespace torch_act

@@ -1,0 +1,16 @@
+# ctest helper: every GoogleTest suite in EXE is one of SUITES (|-separated),
+# so a new suite is not silently left out of the per-suite ctest entries.
+execute_process(COMMAND "${EXE}" --gtest_list_tests OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${EXE} --gtest_list_tests failed")
+endif()
+string(REGEX MATCHALL "(^|\n)[A-Za-z0-9_/]+\\." suites "${out}")
+foreach(s IN LISTS suites)
+  string(STRIP "${s}" s)
+  string(REGEX REPLACE "^.*/" "" s "${s}")
+  string(REGEX REPLACE "\\.$" "" s "${s}")
+  if(NOT s MATCHES "^(${SUITES})$")
+    message(FATAL_ERROR "suite ${s} is not run by any ctest entry: add it in tests/cpp/CMakeLists.txt")
+  endif()
+endforeach()
+message(STATUS "suites: ${SUITES}")

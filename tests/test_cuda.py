@@ -1,0 +1,467 @@
+"""CUDA kernels of torch_act against float64 references.
+
+Skipped as a whole when no CUDA device is visible.  Every activation in the
+C++ table (torch_act.ACTIVATIONS) is checked for every dtype, so a new row in
+csrc/activations.h is tested here without edits (its reference goes in REF).
+"""
+import contextlib
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import torch_act
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+DEV = "cuda"
+ACTS = list(torch_act.ACTIVATIONS)
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+LOWP = [torch.float16, torch.bfloat16]
+ROWWISE = [n for n, s in torch_act.ACTIVATIONS.items() if s.rowwise]
+
+# tolerance relative to the largest reference magnitude (GEMM results) and
+# (rtol, atol) for elementwise results, per dtype
+GEMM_TOL = {torch.float64: 1e-10, torch.float32: 2e-5, torch.float16: 1e-2, torch.bfloat16: 3e-2}
+TF32_TOL = 1e-2
+ELEM_TOL = {
+    torch.float64: (1e-10, 1e-12),
+    torch.float32: (2e-5, 2e-6),
+    torch.float16: (2e-3, 2e-3),
+    torch.bfloat16: (1.6e-2, 1e-2),
+}
+GRAD_ELEM_ATOL = {torch.float64: 1e-10, torch.float32: 1e-5, torch.float16: 1e-2, torch.bfloat16: 6e-2}
+
+
+def alpha_of(name, alpha=None):
+    spec = torch_act.ACTIVATIONS[name]
+    return spec.default_alpha if alpha is None else alpha
+
+
+REF = {
+    "identity": lambda z, a: z,
+    "relu": lambda z, a: torch.relu(z),
+    "leaky_relu": lambda z, a: F.leaky_relu(z, a),
+    "sigmoid": lambda z, a: torch.sigmoid(z),
+    "tanh": lambda z, a: torch.tanh(z),
+    "softmax": lambda z, a: torch.softmax(z, -1),
+    "log_softmax": lambda z, a: torch.log_softmax(z, -1),
+    "gelu": lambda z, a: F.gelu(z),
+    "gelu_tanh": lambda z, a: F.gelu(z, approximate="tanh"),
+    "silu": lambda z, a: F.silu(z),
+    "elu": lambda z, a: F.elu(z, a),
+    "softplus": lambda z, a: F.softplus(z, beta=a, threshold=20.0),
+    "mish": lambda z, a: F.mish(z),
+    "hardswish": lambda z, a: F.hardswish(z),
+}
+
+
+def ref_act(z, name, alpha=None):
+    assert name in REF, f"add a float64 reference for the new activation {name!r}"
+    return REF[name](z, alpha_of(name, alpha))
+
+
+def ref_linear(x, w, b, name, alpha=None):
+    z = x.double() @ w.double().t()
+    if b is not None:
+        z = z + b.double()
+    return ref_act(z, name, alpha)
+
+
+def gemm_tol(dtype, tf32=False):
+    if dtype == torch.float32 and tf32:
+        return TF32_TOL
+    return GEMM_TOL[dtype]
+
+
+def assert_rel(actual, ref, tol, what=""):
+    assert actual.shape == ref.shape, (what, actual.shape, ref.shape)
+    actual = actual.double()
+    assert torch.isfinite(actual).all() == torch.isfinite(ref).all(), f"{what}: non-finite mismatch"
+    scale = ref.abs().max().item() if ref.numel() else 0.0
+    err = (actual - ref).abs().max().item() if ref.numel() else 0.0
+    assert err <= tol * max(scale, 1e-3), f"{what}: max err {err:.3g} > {tol:g} * {scale:.3g}"
+
+
+@contextlib.contextmanager
+def allow_tf32(enabled):
+    old = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
+
+
+@pytest.fixture
+def tf32_off():
+    with allow_tf32(False):
+        yield
+
+
+def make_linear(M, K, N, dtype, bias=True, seed=0):
+    g = torch.Generator(device=DEV).manual_seed(seed)
+    x = torch.randn(M, K, device=DEV, dtype=torch.float64, generator=g).to(dtype)
+    w = (torch.randn(N, K, device=DEV, dtype=torch.float64, generator=g) / math.sqrt(max(K, 1)) * 2).to(dtype)
+    b = torch.randn(N, device=DEV, dtype=torch.float64, generator=g).to(dtype) if bias else None
+    return x, w, b
+
+
+def test_built_with_cuda():
+    assert torch_act.build_info()["with_cuda"], "torch_act was built without its CUDA kernels"
+
+
+def test_every_op_has_a_cuda_kernel():
+    for op in ("linear_act", "activation", "mlp", "_linear_act_fwd", "_linear_act_bwd", "_mlp_fwd",
+               "_mlp_bwd", "_activation_bwd"):
+        dump = torch._C._dispatch_dump(f"torch_act::{op}")
+        assert "CUDA: registered" in dump, dump
+
+
+# ------------------------------------------------------------------ activation op
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("name", ACTS)
+@pytest.mark.parametrize("shape", [(3, 1000), (257, 17), (2, 3000), (4099,)], ids=str)
+def test_activation_forward_backward(name, dtype, shape):
+    torch.manual_seed(0)
+    x = (torch.randn(shape, device=DEV, dtype=torch.float64) * 3).to(dtype)
+    if name == "softplus":  # exercise the linear branch too
+        x.view(-1)[:7] = torch.tensor([25.0, 21.0, 20.5, 19.5, -30.0, 0.0, 1e-3], dtype=dtype)
+    if name == "hardswish":  # torch's derivative at exactly +-3 differs from the functor's
+        x = torch.where(x.abs() == 3, x * 1.125, x)
+    x.requires_grad_(True)
+    y = torch_act.activation(x, name)
+    x64 = x.detach().double().requires_grad_(True)
+    y64 = ref_act(x64, name)
+    rtol, atol = ELEM_TOL[dtype]
+    torch.testing.assert_close(y.double(), y64.detach(), rtol=rtol, atol=atol)
+    gy = torch.randn_like(y)
+    (gx,) = torch.autograd.grad(y, x, gy)
+    (gx64,) = torch.autograd.grad(y64, x64, gy.double())
+    torch.testing.assert_close(gx.double(), gx64, rtol=ELEM_TOL[dtype][0] * 4, atol=GRAD_ELEM_ATOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_activation_misaligned_scalar_path(dtype):
+    base = torch.randn(1 + 1031, device=DEV, dtype=torch.float64).to(dtype)
+    x = base[1:]  # contiguous, but not 16-byte aligned
+    for name in ("gelu", "silu", "leaky_relu"):
+        y = torch_act.activation(x, name)
+        rtol, atol = ELEM_TOL[dtype]
+        torch.testing.assert_close(y.double(), ref_act(x.double(), name), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("name", ["leaky_relu", "elu", "softplus"])
+@pytest.mark.parametrize("alpha", [-0.5, 0.3, 2.0])
+def test_activation_alpha(name, alpha):
+    x = torch.randn(1000, device=DEV, dtype=torch.float32, requires_grad=True)
+    y = torch_act.activation(x, name, alpha)
+    x64 = x.detach().double().requires_grad_(True)
+    y64 = ref_act(x64, name, alpha)
+    torch.testing.assert_close(y.double(), y64.detach(), rtol=2e-5, atol=2e-6)
+    (gx,) = torch.autograd.grad(y.sum(), x)
+    (gx64,) = torch.autograd.grad(y64.sum(), x64)
+    torch.testing.assert_close(gx.double(), gx64, rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------ linear_act
+LAYOUTS = ["x_t", "w_t", "both_t", "x_sliced", "x_offset", "w_expanded", "x_3d"]
+SHAPES = [(1, 1, 1), (17, 17, 17), (129, 257, 65), (257, 129, 129), (64, 96, 200)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("name", ACTS)
+def test_linear_act_all(name, dtype, tf32_off):
+    for (M, K, N) in SHAPES:
+        x, w, b = make_linear(M, K, N, dtype)
+        y = torch_act.linear_act(x, w, b, name)
+        assert_rel(y, ref_linear(x, w, b, name), gemm_tol(dtype), f"{name} {dtype} {(M, K, N)}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("name", ACTS)
+def test_linear_act_backward(name, dtype, tf32_off):
+    for (M, K, N), bias in [((33, 40, 24), True), ((129, 17, 65), True), ((16, 64, 9), False)]:
+        x, w, b = make_linear(M, K, N, dtype, bias=bias, seed=1)
+        leaves = [t.requires_grad_(True) for t in (x, w, b) if t is not None]
+        y = torch_act.linear_act(x, w, b, name)
+        gy = torch.randn_like(y)
+        grads = torch.autograd.grad(y, leaves, gy)
+        leaves64 = [t.detach().double().requires_grad_(True) for t in leaves]
+        y64 = ref_linear(leaves64[0], leaves64[1], leaves64[2] if bias else None, name)
+        grads64 = torch.autograd.grad(y64, leaves64, gy.double())
+        # low precision: dz is rounded to the dtype before the products
+        tol = gemm_tol(dtype) * (3 if dtype in LOWP else 1)
+        for what, g, g64 in zip(("dx", "dw", "db"), grads, grads64):
+            assert_rel(g, g64, tol, f"{name} {dtype} {(M, K, N)} {what}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("name", ["gelu", "relu", "softmax", "log_softmax", "identity"])
+def test_linear_act_big_tiles(name, dtype, tf32_off):
+    # enough 128x128 tiles to select the big configuration; N <= 128 fuses softmax there
+    for (M, K, N) in [(4096, 96, 640), (16896, 40, 72), (3000, 136, 1100)]:
+        x, w, b = make_linear(M, K, N, dtype, seed=2)
+        y = torch_act.linear_act(x, w, b, name)
+        assert_rel(y, ref_linear(x, w, b, name), gemm_tol(dtype), f"{name} {dtype} {(M, K, N)}")
+
+
+@pytest.mark.parametrize("tile", ["big", "small"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, "tf32"], ids=str)
+def test_forced_tile_configs(tile, dtype, monkeypatch):
+    # both tensor-core tile shapes on small problems, every operand layout, fused and unfused softmax
+    monkeypatch.setenv("TORCH_ACT_CUDA_TILE", tile)
+    tf32 = dtype == "tf32"
+    dtype = torch.float32 if tf32 else dtype
+    with allow_tf32(tf32):
+        for layout in LAYOUTS:
+            check_strides(layout, dtype, tf32)
+        for (M, K, N) in [(200, 72, 100), (130, 40, 260), (5, 300, 129)]:
+            x, w, b = make_linear(M, K, N, dtype, seed=12)
+            for name in ("softmax", "log_softmax", "gelu_tanh"):
+                y = torch_act.linear_act(x, w, b, name)
+                assert_rel(y, ref_linear(x, w, b, name), gemm_tol(dtype, tf32), f"{tile} {name} {(M, K, N)}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_linear_act_strides(layout, dtype, tf32_off):
+    check_strides(layout, dtype, tf32=False)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_linear_act_strides_tf32(layout):
+    with allow_tf32(True):
+        check_strides(layout, torch.float32, tf32=True)
+
+
+def check_strides(layout, dtype, tf32):
+    M, K, N = 70, 48, 40
+    x, w, b = make_linear(M, K, N, dtype, seed=3)
+    if layout in ("x_t", "both_t"):
+        x = x.t().contiguous().t()  # [M, K] with unit stride along M
+    if layout in ("w_t", "both_t"):
+        w = w.t().contiguous().t()
+    if layout == "x_sliced":
+        x = torch.cat([x, x[:, :8]], 1)[:, :K]  # row stride K + 8
+    if layout == "x_offset":
+        x = torch.cat([x.view(-1)[:1], x.reshape(-1)])[1:].view(M, K)  # misaligned start
+    if layout == "w_expanded":
+        w = w[:1].expand(N, K)  # zero row stride
+    if layout == "x_3d":
+        x = x.view(7, 10, K).transpose(0, 1)  # non-viewable flatten
+    x = x.detach().requires_grad_(True)  # views above stay leaves
+    w = w.detach().requires_grad_(True)
+    y = torch_act.linear_act(x, w, b, "silu")
+    ref = ref_linear(x.detach().reshape(-1, K), w.detach(), b, "silu").reshape(y.shape)
+    assert_rel(y, ref, gemm_tol(dtype, tf32), layout)
+    gy = torch.randn_like(y)
+    gx, gw = torch.autograd.grad(y, (x, w), gy)
+    x64 = x.detach().double().requires_grad_(True)
+    w64 = w.detach().double().requires_grad_(True)
+    y64 = F.silu(F.linear(x64, w64, b.double()))
+    gx64, gw64 = torch.autograd.grad(y64, (x64, w64), gy.double())
+    tol = gemm_tol(dtype, tf32) * (3 if dtype in LOWP else 1)
+    assert_rel(gx, gx64, tol, layout + " dx")
+    assert_rel(gw, gw64, tol, layout + " dw")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_linear_act_expanded_grad(dtype, tf32_off):
+    # y.sum().backward() hands the kernels a grad_out with zero strides
+    x, w, b = make_linear(37, 29, 23, dtype, seed=4)
+    for t in (x, w, b):
+        t.requires_grad_(True)
+    torch_act.linear_act(x, w, b, "tanh").sum().backward()
+    x64, w64, b64 = (t.detach().double().requires_grad_(True) for t in (x, w, b))
+    torch.tanh(F.linear(x64, w64, b64)).sum().backward()
+    tol = gemm_tol(dtype) * (3 if dtype in LOWP else 1)
+    for t, t64 in ((x, x64), (w, w64), (b, b64)):
+        assert_rel(t.grad, t64.grad, tol, "expanded grad")
+
+
+@pytest.mark.parametrize("M,K,N", [(1, 1, 1), (17, 17, 17), (129, 129, 129), (257, 257, 257), (1, 257, 17), (257, 1, 129)])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32], ids=str)
+def test_linear_act_ragged_sizes(M, K, N, dtype, tf32_off):
+    x, w, b = make_linear(M, K, N, dtype, seed=5)
+    for name in ("gelu", "softmax"):
+        y = torch_act.linear_act(x, w, b, name)
+        assert_rel(y, ref_linear(x, w, b, name), gemm_tol(dtype), f"{name} {(M, K, N)}")
+
+
+@pytest.mark.parametrize("M,K,N", [(0, 8, 8), (8, 0, 8), (8, 8, 0)])
+def test_linear_act_empty_dims(M, K, N):
+    x, w, b = make_linear(M, K, N, torch.float32)
+    for t in (x, w, b):
+        t.requires_grad_(True)
+    y = torch_act.linear_act(x, w, b, "gelu")
+    assert_rel(y, ref_linear(x, w, b, "gelu"), 1e-5, f"empty {(M, K, N)}")
+    y.sum().backward()
+    assert x.grad.shape == x.shape and w.grad.shape == w.shape and b.grad.shape == b.shape
+    if M == 0:
+        assert (w.grad == 0).all() and (b.grad == 0).all()
+    if N == 0:
+        assert (x.grad == 0).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_mlp(dtype, tf32_off):
+    dims, acts = [40, 72, 33, 17], ["gelu", "softmax", "tanh"]
+    g = torch.Generator(device=DEV).manual_seed(13)
+    x = torch.randn(25, dims[0], device=DEV, dtype=torch.float64, generator=g).to(dtype)
+    ws = [(torch.randn(dims[i + 1], dims[i], device=DEV, dtype=torch.float64, generator=g) * 2 / dims[i] ** 0.5)
+          .to(dtype) for i in range(3)]
+    bs = [torch.randn(dims[1], device=DEV, dtype=torch.float64, generator=g).to(dtype), None,
+          torch.randn(dims[3], device=DEV, dtype=torch.float64, generator=g).to(dtype)]
+    leaves = [t.requires_grad_(True) for t in [x] + ws + [b for b in bs if b is not None]]
+    y = torch_act.mlp(x, ws, bs, acts)
+    leaves64 = [t.detach().double().requires_grad_(True) for t in leaves]
+    x64, ws64, bs64 = leaves64[0], leaves64[1:4], [leaves64[4], None, leaves64[5]]
+    h = x64
+    for w64, b64, a in zip(ws64, bs64, acts):
+        h = ref_linear(h, w64, b64, a)
+    tol = gemm_tol(dtype) * (3 if dtype in LOWP else 1)
+    assert_rel(y, h.detach(), tol, f"mlp {dtype}")
+    gy = torch.randn_like(y)
+    grads = torch.autograd.grad(y, leaves, gy)
+    grads64 = torch.autograd.grad(h, leaves64, gy.double())
+    for i, (gr, gr64) in enumerate(zip(grads, grads64)):
+        assert_rel(gr, gr64, tol * 2, f"mlp {dtype} grad {i}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+def test_tf32_on_off(dtype):
+    M, K, N = 256, 1024, 192
+    x, w, b = make_linear(M, K, N, dtype, seed=6)
+    ref = ref_linear(x, w, b, "identity")
+    with allow_tf32(False):
+        y_off = torch_act.linear_act(x, w, b)
+    with allow_tf32(True):
+        y_on = torch_act.linear_act(x, w, b)
+    assert_rel(y_off, ref, gemm_tol(dtype), "tf32 off")
+    assert_rel(y_on, ref, gemm_tol(dtype, tf32=True), "tf32 on")
+    if dtype == torch.float32:
+        # full fp32 must be much closer than tf32 (10-bit mantissa operands)
+        err_off = (y_off.double() - ref).abs().max().item()
+        err_on = (y_on.double() - ref).abs().max().item()
+        assert err_off < 1e-4 * ref.abs().max().item()
+        assert err_on > err_off
+
+
+def test_bias_grad_deterministic():
+    x, w, b = make_linear(4099, 64, 300, torch.float32, seed=7)
+    b.requires_grad_(True)
+    gy = torch.randn(4099, 300, device=DEV)
+    runs = [torch.autograd.grad(torch_act.linear_act(x, w, b, "gelu"), b, gy)[0] for _ in range(3)]
+    for r in runs[1:]:
+        assert torch.equal(r, runs[0])
+
+
+# ------------------------------------------------------------------ gradcheck / opcheck
+@pytest.mark.parametrize("name", ACTS)
+def test_gradcheck_float64(name):
+    torch.manual_seed(0)
+    for (M, K, N) in [(5, 7, 6), (4, 3, 8)]:
+        x = torch.randn(M, K, device=DEV, dtype=torch.float64, requires_grad=True)
+        w = torch.randn(N, K, device=DEV, dtype=torch.float64, requires_grad=True)
+        b = torch.randn(N, device=DEV, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(lambda x, w, b: torch_act.linear_act(x, w, b, name), (x, w, b))
+    z = torch.randn(3, 11, device=DEV, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda z: torch_act.activation(z, name), (z,))
+
+
+@pytest.mark.parametrize(
+    "name,dtype",
+    [("gelu", torch.float32), ("softmax", torch.float32), ("identity", torch.float32),
+     ("leaky_relu", torch.float32), ("relu", torch.float16)],
+    ids=str,
+)
+def test_opcheck(name, dtype):
+    ops = torch.ops.torch_act
+    x, w, b = make_linear(9, 24, 16, dtype, seed=8)
+    x.requires_grad_(True)
+    w.requires_grad_(True)
+    b.requires_grad_(True)
+    torch.library.opcheck(ops.linear_act.default, (x, w, b, name, None))
+    torch.library.opcheck(ops.linear_act.default, (x, w, None, name, None))
+    torch.library.opcheck(ops.activation.default, (x, name, None))
+    xd, wd, bd = x.detach(), w.detach(), b.detach()
+    torch.library.opcheck(ops._linear_act_fwd.default, (xd, wd, bd, name, None))
+    out, saved = ops._linear_act_fwd(xd, wd, bd, name, None)
+    uses_out = saved.numel() == 0
+    s = out if uses_out else saved
+    g = torch.randn_like(out)
+    for mask in ([True, True, True], [True, False, False], [False, True, True]):
+        torch.library.opcheck(ops._linear_act_bwd.default, (g, xd, wd, s, name, None, mask))
+    y = ops.activation(xd, name, None)
+    torch.library.opcheck(ops._activation_bwd.default, (torch.randn_like(y), y if uses_out else xd, name, None))
+
+
+# ------------------------------------------------------------------ CUDA graphs
+@pytest.mark.parametrize("name,K", [("gelu", 64), ("softmax", 200), ("tanh", 17)])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32], ids=str)
+def test_cuda_graph_capture_replay(name, K, dtype):
+    M, N = 96, 130
+    x, w, b = make_linear(M, K, N, dtype, seed=9)
+    x.requires_grad_(True)
+    w.requires_grad_(True)
+    b.requires_grad_(True)
+    gy = torch.randn(M, N, device=DEV, dtype=dtype)
+
+    def step():
+        y = torch_act.linear_act(x, w, b, name)
+        return (y,) + torch.autograd.grad(y, (x, w, b), gy)
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_out = step()
+    for seed in (10, 11):
+        x2, w2, b2 = make_linear(M, K, N, dtype, seed=seed)
+        with torch.no_grad():
+            x.copy_(x2)
+            w.copy_(w2)
+            b.copy_(b2)
+            gy.copy_(torch.randn_like(gy))
+        graph.replay()
+        eager = step()
+        for s, e in zip(static_out, eager):
+            torch.testing.assert_close(s, e, rtol=0, atol=0)
+
+
+def test_activation_cuda_graph():
+    x = torch.randn(4, 1000, device=DEV)
+    torch_act.activation(x, "mish")
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        y = torch_act.activation(x, "mish")
+        z = torch_act.activation(x, "log_softmax")
+    x.copy_(torch.randn_like(x))
+    graph.replay()
+    torch.testing.assert_close(y, F.mish(x), rtol=2e-5, atol=2e-6)
+    torch.testing.assert_close(z, torch.log_softmax(x, -1), rtol=2e-5, atol=2e-6)
+
+
+# ------------------------------------------------------------------ devices
+def test_mixed_device_raises():
+    x = torch.randn(4, 8)
+    w = torch.randn(5, 8, device=DEV)
+    b = torch.randn(5, device=DEV)
+    with pytest.raises(RuntimeError, match="device|cuda|cpu"):
+        torch_act.linear_act(x, w, b, "relu")
+    with pytest.raises(RuntimeError, match="device|cuda|cpu"):
+        torch_act.linear_act(x.to(DEV), w, b.cpu(), "relu")
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs")
+def test_second_device():
+    x, w, b = (t.to("cuda:1") for t in make_linear(33, 40, 24, torch.float16))
+    y = torch_act.linear_act(x, w, b, "gelu")
+    assert y.device == x.device
+    assert_rel(y, ref_linear(x, w, b, "gelu"), gemm_tol(torch.float16), "cuda:1")

@@ -1,0 +1,244 @@
+"""CPU benchmarks: torch_act against eager PyTorch and torch.compile, side by side.
+
+``python -m torch_act bench`` (or ``python benchmarks/bench_cpu.py``).  All
+contenders run in this one process with torch.utils.benchmark; rounds
+interleave the contenders so drifting clocks hit them alike; the reported
+time is the median over all rounds.  Ratios are eager time / contender time
+(> 1 means faster than eager).
+"""
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch.utils import benchmark
+
+import torch_act
+from torch_act import nn as tnn
+from torch_act.net import EagerNet, Net, eager_activation
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def add_arguments(p):
+    p.add_argument("--cases", default="net,mlp,square,peak",
+                   help="comma list of: net, mlp (transformer MLP), square (2048^3), peak (GEMM peak)")
+    p.add_argument("--dtypes", default="float32,bfloat16", help="comma list of float32,bfloat16")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per case (default 5)")
+    p.add_argument("--min-time", type=float, default=0.2, help="seconds per contender per round")
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile contender")
+    p.add_argument("--quick", action="store_true", help="smaller shapes, 2 rounds: a smoke run")
+    p.add_argument("--markdown", default=None, help="write the results table to this file (e.g. benchmarks/RESULTS.md)")
+
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def eager_blas_path():
+    """Which BLAS/oneDNN kernel eager F.linear takes here (from ONEDNN_VERBOSE / MKL_VERBOSE)."""
+    code = ("import torch,torch.nn.functional as F;"
+            "x=torch.randn(256,256);w=torch.randn(256,256);F.linear(x,w);"
+            "F.linear(x.bfloat16(),w.bfloat16())")
+    env = dict(os.environ, ONEDNN_VERBOSE="1", MKL_VERBOSE="1", DNNL_VERBOSE="1")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120).stdout
+    except Exception as e:  # pragma: no cover
+        return f"unknown ({e})"
+    lines = [l for l in out.splitlines() if ("exec" in l and ("matmul" in l or "inner_product" in l)) or l.startswith("MKL_VERBOSE SGEMM")]
+    found = []
+    for l in lines:
+        if l.startswith("MKL_VERBOSE"):
+            found.append("fp32: MKL " + l.split("(")[0].replace("MKL_VERBOSE ", ""))
+        else:
+            parts = l.split(",")
+            impl = next((p for p in parts if any(k in p for k in ("brg", "gemm", "amx", "jit", "ref"))), "?")
+            dt = "bf16" if "bf16" in l else "fp32"
+            found.append(f"{dt}: oneDNN {impl}")
+    seen = []
+    for f in found:
+        if f not in seen:
+            seen.append(f)
+    return "; ".join(seen) if seen else "fp32/bf16: no MKL/oneDNN verbose output (likely PyTorch's own/OpenBLAS gemm)"
+
+
+class Case:
+    def __init__(self, group, name, flops, contenders):
+        self.group, self.name, self.flops, self.contenders = group, name, flops, contenders
+
+
+def _train_step(model, x, gy):
+    def run():
+        out = model(x)
+        out.backward(gy)
+    return run
+
+
+def _zero(params):
+    for p in params:
+        p.grad = None
+
+
+def net_cases(batch, dtype, compile_):
+    torch.manual_seed(0)
+    eager = EagerNet().to(dtype)
+    ours = Net().to(dtype)
+    ours.load_state_dict(eager.state_dict())
+    mlp = tnn.MLP.from_linears([ours.fc1, ours.fc2, ours.fc3], ["relu", "sigmoid", "identity"])
+    x = torch.randn(batch, 2, dtype=dtype)
+    gy = torch.randn(batch, 1, dtype=dtype)
+    fl_f = 2 * batch * (2 * 10 + 10 * 5 + 5 * 1)
+    models = {"eager": eager, "torch_act Linear": ours, "torch_act MLP": mlp}
+    if compile_:
+        models["torch.compile"] = torch.compile(EagerNet().to(dtype))
+        models["torch.compile"].load_state_dict(eager.state_dict())
+    fwd, step = {}, {}
+    for k, m in models.items():
+        fwd[k] = (lambda m=m: m(x))
+        step[k] = _train_step(m, x, gy)
+    return [Case(f"Net 2-10-5-1 batch {batch}", "forward", fl_f, fwd),
+            Case(f"Net 2-10-5-1 batch {batch}", "fwd+bwd", 3 * fl_f, step)]
+
+
+def layer_cases(group, M, K, N, act, dtype, compile_, backward=True):
+    torch.manual_seed(0)
+    x = torch.randn(M, K, dtype=dtype)
+    lin = torch.nn.Linear(K, N).to(dtype)
+    ours = tnn.Linear.from_linear(lin, activation=act)
+    xg = x.clone().requires_grad_()
+    gy = torch.randn(M, N, dtype=dtype)
+
+    def eager_f(x=x):
+        return eager_activation(act, F.linear(x, lin.weight, lin.bias))
+
+    fwd = {"eager": eager_f, "torch_act Linear": lambda: ours(x)}
+    step = {"eager": lambda: eager_f(xg).backward(gy), "torch_act Linear": lambda: ours(xg).backward(gy)}
+    if compile_:
+        cf = torch.compile(eager_f)
+        fwd["torch.compile"] = lambda: cf(x)
+        step["torch.compile"] = lambda: cf(xg).backward(gy)
+    fl = 2 * M * N * K
+    cases = [Case(group, f"{act} forward", fl, fwd)]
+    if backward:
+        cases.append(Case(group, f"{act} fwd+bwd", 3 * fl, step))
+    return cases
+
+
+def measure(case, rounds, min_time):
+    times = {k: [] for k in case.contenders}
+    with torch.no_grad() if "forward" in case.name else torch.enable_grad():
+        for fn in case.contenders.values():  # warm up (and compile)
+            fn()
+            fn()
+        for _ in range(rounds):
+            for k, fn in case.contenders.items():
+                t = benchmark.Timer(stmt="fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_time)
+                times[k].extend(t.times)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def peak_gflops_per_core():
+    """Theoretical fp32 peak from the ISA: FMA units x lanes x 2 FLOP x clock."""
+    isa = torch_act.cpu_isa()
+    lanes = {"avx512": 16, "avx2": 8}.get(isa, 4)
+    fma_units = 2
+    mhz = None
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("cpu MHz"):
+                mhz = float(line.split(":")[1])
+                break
+    except OSError:
+        pass
+    ghz = (mhz or 2000.0) / 1000.0
+    return fma_units * lanes * 2 * ghz, f"{fma_units} FMA units x {lanes} fp32 lanes x 2 FLOP x {ghz:.2f} GHz (cpu MHz from /proc/cpuinfo)"
+
+
+def run(args):
+    dtypes = [DTYPES[d] for d in args.dtypes.split(",") if d]
+    cases_wanted = set(args.cases.split(","))
+    compile_ = not args.no_compile
+    rounds = 2 if args.quick else args.rounds
+    rows = []
+    sq = 512 if args.quick else 2048
+    for dtype in dtypes:
+        dn = str(dtype).replace("torch.", "")
+        cases = []
+        if "net" in cases_wanted:
+            cases += net_cases(64, dtype, compile_) + net_cases(256 if args.quick else 4096, dtype, compile_)
+        if "mlp" in cases_wanted:
+            M = 64 if args.quick else 512
+            cases += layer_cases(f"transformer MLP {M}x768->3072", M, 768, 3072, "gelu", dtype, compile_)
+            cases += layer_cases(f"transformer MLP {M}x3072->768", M, 3072, 768, "identity", dtype, compile_)
+        if "square" in cases_wanted:
+            for act in ("relu", "sigmoid", "tanh", "gelu", "silu"):
+                cases += layer_cases(f"square {sq}^3", sq, sq, sq, act, dtype, compile_, backward=False)
+        for c in cases:
+            res = measure(c, rounds, args.min_time)
+            base = res["eager"]
+            for k, t in res.items():
+                rows.append((dn, c.group, c.name, k, t, base / t, c.flops / t / 1e9))
+            print(f"{dn:9s} {c.group:32s} {c.name:16s} " + "  ".join(
+                f"{k}: {t * 1e6:9.1f}us ({base / t:4.2f}x)" for k, t in res.items()), flush=True)
+    peak_row = None
+    if "peak" in cases_wanted:
+        peak, how = peak_gflops_per_core()
+        threads = torch.get_num_threads()
+        n = 512 if args.quick else 2048
+        x, w = torch.randn(n, n), torch.randn(n, n)
+        with torch.no_grad():
+            t = benchmark.Timer("f()", globals={"f": lambda: torch_act.linear_act(x, w, None, "identity")}
+                                ).blocked_autorange(min_run_time=1.0).median
+            te = benchmark.Timer("f()", globals={"f": lambda: F.linear(x, w)}).blocked_autorange(min_run_time=1.0).median
+        g, ge = 2 * n**3 / t / 1e9, 2 * n**3 / te / 1e9
+        peak_row = (n, g, ge, peak * threads, how, threads)
+        print(f"GEMM {n}^3 fp32: torch_act {g:.1f} GFLOP/s ({100 * g / (peak * threads):.1f}% of peak "
+              f"{peak * threads:.0f}), eager {ge:.1f} GFLOP/s")
+    return rows, peak_row
+
+
+def to_markdown(rows, peak_row, args):
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out = ["# torch_act CPU benchmark results", "",
+           f"- date: {now}",
+           f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs, threads used: {torch.get_num_threads()}",
+           f"- torch_act CPU path: {torch_act.cpu_isa()} (compiled: {', '.join(torch_act.build_info()['cpu_isas'])})",
+           f"- torch: {torch.__version__}; eager BLAS path: {eager_blas_path()}",
+           f"- command: `{' '.join(['python -m torch_act bench'] + sys.argv[2:])}`",
+           "- time: median over interleaved rounds (torch.utils.benchmark); ratio = eager time / contender time (>1 is faster than eager)",
+           "", "| dtype | case | pass | contender | time (us) | vs eager | GFLOP/s |", "|---|---|---|---|---:|---:|---:|"]
+    for dn, group, name, k, t, ratio, gf in rows:
+        out.append(f"| {dn} | {group} | {name} | {k} | {t * 1e6:.1f} | {ratio:.2f}x | {gf:.2f} |")
+    if peak_row:
+        n, g, ge, peak, how, threads = peak_row
+        out += ["", f"GEMM peak: {n}^3 fp32 identity, {threads} threads: torch_act {g:.1f} GFLOP/s = "
+                    f"{100 * g / peak:.1f}% of theoretical {peak:.0f} GFLOP/s ({how}, x {threads} cores); "
+                    f"eager F.linear {ge:.1f} GFLOP/s."]
+    return "\n".join(out) + "\n"
+
+
+def main(args):
+    rows, peak_row = run(args)
+    if args.markdown:
+        md = to_markdown(rows, peak_row, args)
+        with open(args.markdown, "w") as f:
+            f.write(md)
+        print(f"wrote {args.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(p)
+    sys.exit(main(p.parse_args()))
