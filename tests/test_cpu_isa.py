@@ -94,9 +94,6 @@ def _dz_reference(act, alpha, s64, g64):
         if act == "log_softmax":
             return g64 - torch.exp(y) * g64.sum(-1, keepdim=True)
         raise AssertionError(act)
-    if act == "hardswish":  # activations.h's convention at exactly z = +-3 (eager: 0 / g)
-        z = s64
-        return torch.where(z < -3, 0.0, torch.where(z <= 3, g64 * (z / 3 + 0.5), g64))
     z = s64.clone().requires_grad_()
     (dz,) = torch.autograd.grad(eager_activation(act, z, alpha), z, g64)
     return dz
