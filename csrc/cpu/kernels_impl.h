@@ -7,21 +7,27 @@
 // merged by the linker.
 //
 // What is here (threads and workspaces belong to the driver, linear_act.cpp):
-//  * packing: A [M,K] into mr-row panels [Kp][mr], B^T [N,K] into nr-column
-//    panels [Kp][nr] (bf16 pairs: [Kp/2][r][2]), from any strides and dtype,
-//    converting to the compute type; k-contiguous sources go through W x W
-//    register transposes, row-contiguous ones through vector copies.
-//  * the register-blocked microkernel: an MR x (NV*W) tile of C stays in
-//    registers over a K block (broadcast A, vector B, FMA or vdpbf16ps); the
-//    epilogue adds the bias, writes the optional pre-activation and applies the
-//    activation functor (on SIMD vectors) before the one store of the tile.
-//  * gemm_block: one mc x nc task: K blocks of kc (partial sums in an L2-sized
-//    scratch), mr-row panels (A micro-panel stays in L1), nr-column panels of B
-//    streamed from L2.  Speed: FMA throughput (2 per cycle on AVX-512 parts)
-//    when kc is large; the epilogue and packing are O(MN) and O(MK + NK).
-//  * the direct path for small shapes (no A packing), elementwise activation,
-//    softmax rows, and the fused backward pass through the activation with
-//    the bias-gradient column sums.
+//  * packing: A [M,K] once per call into mr-row panels, K-block-major
+//    ([kc][mr] per panel; bf16 pairs [kc/2][mr][2]; AMX row-major [mr][kc+pad]);
+//    B^T [N,K] per task into an L2-resident kc x nc slice of nr-column panels.
+//    Any strides and dtypes, converted to the compute type: k-contiguous
+//    sources through W x W register transposes, row-contiguous ones k-outer
+//    with vector copies (+ software prefetch), the rest scalar.
+//  * register-blocked microkernels: an MR x (NV*W) C tile in vector registers
+//    over one K block (broadcast A, vector B; FMA, or vdpbf16ps on bf16
+//    pairs); on the last K block the epilogue adds the bias, stores the
+//    optional pre-activation, applies the activation functor to the SIMD
+//    vectors and stores once (bf16/fp16 rounding included).  AMX: a 32 x 32
+//    tile block in tmm0-3, spilled once and finished by the same epilogue.
+//  * gemm_task: one mc x nc block of C; per K block pack the B slice, then for
+//    each A micro-panel (kept in L1) sweep the B panels (streamed from L2);
+//    partial sums between K blocks in `out` or an fp32 scratch.
+//    Speed (fp32, Sapphire Rapids, one core): 80-87% of the 2 x 16-lane FMA
+//    peak in the microkernel loop; limits are L2->L1 traffic for B, the
+//    packing passes (memory bandwidth) and, for small K, the epilogue.
+//  * the direct path for small shapes (no A packing, w^T in a small buffer),
+//    elementwise activations, softmax rows, and the fused backward pass
+//    through the activation (dz) with the bias-gradient column sums.
 
 #ifndef TA_ISA
 #error "kernels_impl.h is included by an ISA TU after defining TA_ISA"
@@ -164,8 +170,10 @@ void pack_panel_transpose(const Src* src, int64_t rs, int64_t rows, int R, int64
     for (int64_t k0 = 0; k0 < K; k0 += W) {
       const int nk = int(imin(W, K - k0));
       V t[W];
-      for (int i = 0; i < W; ++i)
+      for (int i = 0; i < W; ++i) {
+        if (i < nrv && k0 + 4 * W < K) __builtin_prefetch(src + (r0 + i) * rs + k0 + 4 * W, 0, 3);
         t[i] = i < nrv ? load_n(src + (r0 + i) * rs + k0, nk) : V::zero();
+      }
       transpose_vecs(t);
       for (int j = 0; j < nk; ++j) store_n(dst + (k0 + j) * R + r0, t[j], nr);
     }
@@ -375,8 +383,12 @@ void pack_many(const MatRef& m, int64_t nrows, int64_t r0, int64_t np, int R, in
     const auto run = [&](auto* src) {
       using Src = std::remove_const_t<std::remove_pointer_t<decltype(src)>>;
       constexpr int W = V::W;
+      const int64_t span = imin(nrows, r0 + np * R) - r0;  // source elements per k
       for (int64_t k = 0; k < kcurp; ++k) {
         const Src* sk = src + (k0 + k) * m.cs;
+        if (k + 8 < kcur)  // the run 8 rows ahead (rows are cs apart: no HW prefetch)
+          for (int64_t o = 0; o < span; o += 64 / int64_t(sizeof(Src)))
+            __builtin_prefetch(sk + 8 * m.cs + r0 + o, 0, 3);
         for (int64_t i = 0; i < np; ++i) {
           const int64_t rb = r0 + i * R;
           Dst* d = dst + i * pstride + k * R;

@@ -5,10 +5,12 @@
 //   * small shapes (K <= 16 or M*N*K <= 64Ki): the direct path, no A packing,
 //     w transposed once into a small buffer; rows split over threads only
 //     when there is enough work.
-//   * otherwise BLIS-style: pack A into mr-row panels and w^T into nr-column
-//     panels (one parallel pass over both), then a parallel grid of mc x nc
-//     tasks, each running every K block through the register-tiled microkernel
-//     with the bias + activation (+ pre-activation) epilogue.
+//   * otherwise BLIS-style: pack A once (one parallel pass, mr-row panels),
+//     then a parallel grid of tasks (column blocks of nc, split in rows only
+//     when there are fewer column blocks than threads); each task packs its
+//     kc x nc slices of w^T into an L2-resident buffer and runs every K block
+//     through the register-tiled microkernel with the bias + activation
+//     (+ pre-activation) epilogue.  One pass over x and w in total.
 //   * softmax / log_softmax: the GEMM writes z (into `out` for fp32/fp64, an
 //     fp32 scratch for bf16/fp16), then a vectorised pass normalises each row.
 // Backward: one fused pass computes dz = g * act'(s) into an fp32/fp64
