@@ -261,3 +261,20 @@ def test_isa_env_at_load(value, expect):
         assert "TORCH_ACT_CPU_ISA=bogus" in r.stderr
     else:
         assert got == expect
+
+
+@pytest.mark.skipif("avx512" not in ISAS, reason="needs the avx512 path")
+def test_bf16_dot_kernel_forced():
+    """The AVX512-BF16 (vdpbf16ps) microkernel, used by default only on CPUs
+    without AMX, forced on via TORCH_ACT_CPU_BF16_DOT=1 (a fresh process)."""
+    code = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "import test_cpu_isa as t, torch, torch_act\n"
+        "for act in ['relu', 'gelu', 'softmax']:\n"
+        "    t.check_linear('avx512', torch.bfloat16, act, 70, 45, 301, xl='t', threads=2, seed=3)\n"
+        "    t.check_linear('avx512', torch.bfloat16, act, 33, 70, 130, wl='slice', seed=4)\n"
+        "print('ok')\n" % os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, TORCH_ACT_CPU_BF16_DOT="1")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]

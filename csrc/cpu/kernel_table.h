@@ -39,6 +39,7 @@ enum class PackKind : int32_t {
   F32 = 0,       // float32 panels, fp32 FMA microkernel (fp32, fp16, and bf16 without dot)
   F64 = 1,       // float64 panels, fp64 FMA microkernel
   BF16Pair = 2,  // bf16 (k, k+1) pairs, vdpbf16ps microkernel, fp32 accumulation
+  AmxBf16 = 3,   // AMX tiles: A panels row-major [mr][kcp], B as BF16Pair; fp32 accumulation
 };
 
 // C = A . Bt^T (+ bias, activation epilogue).
@@ -60,28 +61,35 @@ struct GemmProblem {
 };
 
 // Packed-panel geometry chosen by the ISA for a problem.
-//   packed A: ceil(M/mr) panels, each [Kp][mr] (pairs: [Kp/2][mr][2]);
-//   packed B: ceil(N/nr) panels, each [Kp][nr] (pairs: [Kp/2][nr][2]);
-//   Kp = K rounded up to kalign.  Blocks of kc along K; tasks of mc x nc.
+//   packed A (whole matrix, packed once per call): K blocks of kc, block-major;
+//     block b holds ceil(M/mr) panels of [kcb][mr] (kcb = that block's K,
+//     rounded up to kalign; bf16 pairs: [kcb/2][mr][2]; AMX: row-major [mr][kcb]).  Offset of block b
+//     is b*kc*Mp elements (Mp = ceil(M/mr)*mr), panel i then at i*kcb*mr.
+//   B slices (packed per task into an L2-sized buffer): [kcb][nr] per panel.
+//   Tasks cover mc-row x nc-column blocks of C.
 struct Blocking {
   PackKind kind;
   int32_t elem;  // bytes per packed element
-  int32_t mr, nr, kalign;
+  int32_t mr, nr, kalign, a_pad;
   int64_t kc, mc, nc;
 };
 
 struct KernelTable {
   const char* name;
-  // Chooses the packing kind and block sizes (bf16_dot: the CPU has AVX512-BF16).
+  // Chooses the packing kind and block sizes (bf16_dot: use the AVX512-BF16
+  // microkernel).  nc is an upper bound; the driver may lower it (keeping it a
+  // multiple of nr) to balance threads.
   void (*blocking)(const GemmProblem* p, int32_t bf16_dot, Blocking* out);
-  // Packs A panels [i0, i1) / B panels [j0, j1) into `dst` (the whole packed buffer).
+  // Packs A panels [i0, i1) (all K blocks) into `dst` (the whole packed A).
   void (*pack_a)(const GemmProblem* p, const Blocking* bl, int64_t i0, int64_t i1, void* dst);
-  void (*pack_b)(const GemmProblem* p, const Blocking* bl, int64_t j0, int64_t j1, void* dst);
-  // Computes C[m0:m1, n0:n1] (n0 a multiple of nr) from packed A/B, running every
-  // K block and the epilogue.  ws: partial-sum scratch of mc x nc compute-type
-  // elements (64-byte aligned), used when K > kc.
-  void (*gemm_block)(const GemmProblem* p, const Blocking* bl, const void* pa, const void* pb,
-                     int64_t m0, int64_t m1, int64_t n0, int64_t n1, void* ws);
+  // C[m0:m1, n0:n1] (m0 a multiple of mr): for each K block, packs the B slice
+  // into bbuf (kc x round_up(n1-n0, nr) packed elements, 64-byte aligned) and
+  // runs the microkernel over the mr x nr tiles.  With more than one K block,
+  // partial sums live in cbuf (compute type, C(m, n) at cbuf[m*ldc + n]; may
+  // be `out` itself when out has the compute type); the last block applies
+  // the epilogue.
+  void (*gemm_task)(const GemmProblem* p, const Blocking* bl, const void* pa, int64_t m0,
+                    int64_t m1, int64_t n0, int64_t n1, void* bbuf, void* cbuf, int64_t ldc);
   // Small-shape path, no packing of A: bt transposed into ws ([K][round_up(N)],
   // compute type, direct_ws_bytes) once by direct_prep, then rows [m0, m1).
   int64_t (*direct_ws_bytes)(const GemmProblem* p);
@@ -109,6 +117,7 @@ const KernelTable* kernels_portable();
 #define TORCH_ACT_X86 1
 const KernelTable* kernels_avx2();
 const KernelTable* kernels_avx512();
+const KernelTable* kernels_amx();
 #endif
 
 }  // namespace cpu

@@ -5,10 +5,12 @@
 //   * small shapes (K <= 16 or M*N*K <= 64Ki): the direct path, no A packing,
 //     w transposed once into a small buffer; rows split over threads only
 //     when there is enough work.
-//   * otherwise BLIS-style: pack A into mr-row panels and w^T into nr-column
-//     panels (one parallel pass over both), then a parallel grid of mc x nc
-//     tasks, each running every K block through the register-tiled microkernel
-//     with the bias + activation (+ pre-activation) epilogue.
+//   * otherwise BLIS-style: pack A once (one parallel pass, mr-row panels),
+//     then a parallel grid of tasks (column blocks of nc, split in rows only
+//     when there are fewer column blocks than threads); each task packs its
+//     kc x nc slices of w^T into an L2-resident buffer and runs every K block
+//     through the register-tiled microkernel with the bias + activation
+//     (+ pre-activation) epilogue.  One pass over x and w in total.
 //   * softmax / log_softmax: the GEMM writes z (into `out` for fp32/fp64, an
 //     fp32 scratch for bf16/fp16), then a vectorised pass normalises each row.
 // Backward: one fused pass computes dz = g * act'(s) into an fp32/fp64
@@ -55,7 +57,7 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
 // Grow-only aligned scratch, one set per thread.
-enum Slot { kPackA = 0, kPackB, kTaskWs, kDz, kDbParts, kDirect, kZ, kNumSlots };
+enum Slot { kPackA = 0, kBSlice, kCPart, kDz, kDbParts, kDirect, kZ, kNumSlots };
 
 struct Scratch {
   void* p = nullptr;
@@ -111,45 +113,53 @@ void run_gemm(const KernelTable* kt, const GemmProblem& p) {
 
   Blocking bl;
   kt->blocking(&p, bf16_dot_enabled() ? 1 : 0, &bl);
-  const int64_t Kp = round_up(K, bl.kalign);
-  const int64_t npa = ceil_div(M, bl.mr), npb = ceil_div(N, bl.nr);
-  const int64_t a_panel = Kp * bl.mr * bl.elem, b_panel = Kp * bl.nr * bl.elem;
-  char* pa = static_cast<char*>(scratch(kPackA, npa * a_panel));
-  char* pb = static_cast<char*>(scratch(kPackB, npb * b_panel));
-
-  // Pack A and B in one parallel pass.
+  const int64_t kc = bl.kc;
+  const int64_t npa = ceil_div(M, bl.mr), Mp = npa * bl.mr;
+  // packed A: every K block of every panel (K rounded up per block to kalign)
+  const int64_t nkb = ceil_div(K, kc);
+  const int64_t a_elems =
+      Mp * ((nkb - 1) * (kc + bl.a_pad) + round_up(K - (nkb - 1) * kc, bl.kalign) + bl.a_pad);
+  char* pa = static_cast<char*>(scratch(kPackA, a_elems * bl.elem));
   {
-    const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / (Kp * bl.mr));
-    maybe_parallel(npa + npb, grain, work, [&](int64_t i0, int64_t i1) {
-      if (i0 < npa) kt->pack_a(&p, &bl, i0, std::min(i1, npa), pa);
-      if (i1 > npa) kt->pack_b(&p, &bl, std::max(i0, npa) - npa, i1 - npa, pb);
+    const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / (K * bl.mr));
+    maybe_parallel(npa, grain, work, [&](int64_t i0, int64_t i1) {
+      kt->pack_a(&p, &bl, i0, i1, pa);
     });
   }
 
-  // Task grid: enough tasks for the threads (shrink mc, then nc).
-  int64_t mc = bl.mc, nc = bl.nc;
-  if (nthreads > 1) {
-    const int64_t want = 4 * int64_t(nthreads);
-    if (ceil_div(M, mc) * ceil_div(N, nc) < want) {
-      const int64_t nnb = ceil_div(N, nc);
-      const int64_t nmb = std::min(ceil_div(M, bl.mr), ceil_div(want, nnb));
-      mc = round_up(ceil_div(M, nmb), bl.mr);
-    }
-    if (ceil_div(M, mc) * ceil_div(N, nc) < want) {
-      const int64_t nmb = ceil_div(M, mc);
-      const int64_t nnb = std::min(ceil_div(N, bl.nr), ceil_div(want, nmb));
-      nc = round_up(ceil_div(N, nnb), bl.nr);
+  // Tasks: tn column blocks (each its own B slices, reused over all its rows)
+  // x tm row ranges; tn a multiple of the thread count when N allows.
+  int64_t tn = ceil_div(N, bl.nc), tm = 1;
+  if (nthreads > 1 && work >= kParallelMinWork) {
+    if (tn >= nthreads)
+      tn = round_up(tn, nthreads);
+    else
+      tm = std::min(ceil_div(nthreads, tn), npa);
+  }
+  const int64_t nc = round_up(ceil_div(N, tn), bl.nr);
+  tn = ceil_div(N, nc);
+  const int64_t mc = round_up(ceil_div(M, tm), bl.mr);
+  tm = ceil_div(M, mc);
+  // partial sums across K blocks: in `out` when it has the compute type
+  void* cbuf = nullptr;
+  int64_t ldc = 0;
+  if (nkb > 1) {
+    if (p.out_dt == p.compute) {
+      cbuf = p.out;
+      ldc = p.ldo;
+    } else {
+      cbuf = scratch(kCPart, M * N * dt_size(p.compute));
+      ldc = N;
     }
   }
-  const int64_t nmb = ceil_div(M, mc), nnb = ceil_div(N, nc);
-  const bool need_ws = K > bl.kc;
-  const int64_t ws_bytes = mc * round_up(nc, bl.nr) * dt_size(p.compute);
-  maybe_parallel(nmb * nnb, 1, work, [&](int64_t t0, int64_t t1) {
-    void* ws = need_ws ? scratch(kTaskWs, ws_bytes) : nullptr;
+  const int64_t bbytes = kc * round_up(nc, bl.nr) * bl.elem;
+  maybe_parallel(tm * tn, 1, work, [&](int64_t t0, int64_t t1) {
+    void* bbuf = scratch(kBSlice, bbytes);
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t jb = t / nmb, ib = t % nmb;
-      const int64_t m0 = ib * mc, n0 = jb * nc;
-      kt->gemm_block(&p, &bl, pa, pb, m0, std::min(M, m0 + mc), n0, std::min(N, n0 + nc), ws);
+      const int64_t jn = t / tm, im = t % tm;
+      const int64_t m0 = im * mc, n0 = jn * nc;
+      kt->gemm_task(&p, &bl, pa, m0, std::min(M, m0 + mc), n0, std::min(N, n0 + nc), bbuf, cbuf,
+                    ldc);
     }
   });
 }

@@ -5,7 +5,8 @@
 // `where` that the activation functors (activations.h) need, the t_* overloads
 // (in simd_math.h, included at the bottom), and the loads/stores/conversions
 // the kernels use.  Everything is in namespace torch_act::cpu::avx512 so that
-// nothing here can be merged with a baseline-compiled symbol.
+// nothing here can be merged with a baseline-compiled symbol (the amx TU
+// includes it with TA_AVX512_NS=amx for the same reason).
 #pragma once
 
 #include <immintrin.h>
@@ -14,9 +15,13 @@
 
 #include "kernel_table.h"
 
+#ifndef TA_AVX512_NS
+#define TA_AVX512_NS avx512
+#endif
+
 namespace torch_act {
 namespace cpu {
-namespace avx512 {
+namespace TA_AVX512_NS {
 
 #define TA_HAS_BF16_DOT 1
 // register tiles (rows x vectors): f32 and bf16 12 x 32, f64 12 x 16
@@ -292,6 +297,6 @@ inline VecF dot_bf16(VecF acc, __m512i a, __m512i b) {
 
 #include "simd_math.h"
 
-}  // namespace avx512
+}  // namespace TA_AVX512_NS
 }  // namespace cpu
 }  // namespace torch_act
