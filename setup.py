@@ -113,6 +113,18 @@ ops_ext.libraries = [l for l in ops_ext.libraries if l != "torch_python"]
 # A SONAME, so programs linking it (CMake: TorchAct::torch_act) record
 # "libtorch_act.so" and find it through their RPATH, not a build-time path.
 ops_ext.extra_link_args = list(ops_ext.extra_link_args) + ["-Wl,-soname,libtorch_act.so"]
+# A RUNPATH to torch's libraries (and, in a CUDA build, the CUDA runtime that
+# torch's wheel ships), so a C++ program loading libtorch_act.so finds what it
+# needs (e.g. libc10_cuda.so) without LD_LIBRARY_PATH: beside an installed
+# torch ($ORIGIN/../torch/lib) or where torch was at build time.
+_rpaths = ["$ORIGIN/../torch/lib", cpp_extension.TORCH_LIB_PATH]
+if WITH_CUDA:
+    _site = os.path.dirname(os.path.dirname(torch.__file__))
+    for _sub in (os.path.join("nvidia", "cu13", "lib"), os.path.join("nvidia", "cuda_runtime", "lib")):
+        if os.path.isdir(os.path.join(_site, _sub)):
+            _rpaths += ["$ORIGIN/../" + _sub.replace(os.sep, "/"), os.path.join(_site, _sub)]
+ops_extra = ["-Wl,--enable-new-dtags"] + ["-Wl,-rpath," + r for r in _rpaths]
+ops_ext.extra_link_args += ops_extra
 
 c_ext = CppExtension(
     "torch_act._C",
