@@ -57,8 +57,10 @@ inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
+#define TA_INLINE inline __attribute__((always_inline))
+
 template <class V>
-inline V load_any(const void* p, DT dt, int64_t idx, int n) {
+TA_INLINE V load_any(const void* p, DT dt, int64_t idx, int n) {
   if constexpr (sizeof(typename V::Scalar) == 8) {
     return load_n(static_cast<const double*>(p) + idx, n);
   } else {
@@ -71,7 +73,7 @@ inline V load_any(const void* p, DT dt, int64_t idx, int n) {
 }
 
 template <class V>
-inline void store_any(void* p, DT dt, int64_t idx, V v, int n) {
+TA_INLINE void store_any(void* p, DT dt, int64_t idx, V v, int n) {
   if constexpr (sizeof(typename V::Scalar) == 8) {
     store_n(static_cast<double*>(p) + idx, v, n);
   } else {
@@ -462,16 +464,44 @@ struct Tile {
 };
 
 template <class V>
-inline V bias_vec(const GemmProblem* p, int64_t n, int nv) {
+TA_INLINE V bias_vec(const GemmProblem* p, int64_t n, int nv) {
   if (!p->bias || nv <= 0) return V::zero();
   return load_any<V>(p->bias, p->bias_dt, n, nv);
 }
 
 // z (bias included) -> optional preact store, activation, store.
 template <class Op, class V>
-inline void epilogue_store(const GemmProblem* p, int64_t m, int64_t n, V z, V alpha, int nv) {
+TA_INLINE void epilogue_store(const GemmProblem* p, int64_t m, int64_t n, V z, V alpha, int nv) {
   if (p->pre) store_any(p->pre, p->pre_dt, m * p->ldp + n, z, nv);
   store_any(p->out, p->out_dt, m * p->ldo + n, Op::forward(z, alpha), nv);
+}
+
+// The last K block's epilogue on the register tile, for one output type
+// (resolved once per tile: no calls or dtype switches between the
+// accumulators, which would spill all of them).
+template <class Op, class OutT, int MR, int NV, class V>
+TA_INLINE void finish_last(V (&acc)[MR][NV], const Tile& t) {
+  constexpr int W = V::W;
+  const GemmProblem* p = t.p;
+  V bias[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) bias[v] = bias_vec<V>(p, t.n + v * W, t.nv - v * W);
+  const V alpha = V(p->alpha);
+  OutT* out = static_cast<OutT*>(p->out) + t.m * p->ldo + t.n;
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    if (i < t.mv) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        const int nv = t.nv - v * W;
+        if (nv > 0) {
+          const V z = acc[i][v] + bias[v];
+          if (p->pre) store_any(p->pre, p->pre_dt, (t.m + i) * p->ldp + t.n + v * W, z, nv);
+          store_n(out + i * p->ldo + v * W, Op::forward(z, alpha), nv);
+        }
+      }
+    }
+  }
 }
 
 template <class Op, int MR, int NV, class V>
@@ -498,19 +528,13 @@ inline void finish_tile(V (&acc)[MR][NV], const Tile& t) {
       }
     return;
   }
-  V bias[NV];
-#pragma GCC unroll 4
-  for (int v = 0; v < NV; ++v) bias[v] = bias_vec<V>(t.p, t.n + v * W, t.nv - v * W);
-  const V alpha = V(t.p->alpha);
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
-    if (i < t.mv) {
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) {
-        const int nv = t.nv - v * W;
-        if (nv > 0)
-          epilogue_store<Op>(t.p, t.m + i, t.n + v * W, acc[i][v] + bias[v], alpha, nv);
-      }
+  if constexpr (sizeof(S) == 8) {
+    finish_last<Op, double>(acc, t);
+  } else {
+    switch (t.p->out_dt) {
+      case DT::BF16: finish_last<Op, bf16_t>(acc, t); break;
+      case DT::F16: finish_last<Op, f16_t>(acc, t); break;
+      default: finish_last<Op, float>(acc, t); break;
     }
   }
 }
