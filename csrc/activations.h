@@ -235,7 +235,7 @@ struct Elu {
   static constexpr bool kRowwise = false;
   template <class T> TA_HD static T forward(T z, T a) { return where(z > T(0), z, a * t_expm1(z)); }
   template <class T> TA_HD static T backward(T g, T z, T a) {
-    return where(z <= T(0), g * a * t_exp(z), g);  // NaN -> g, as torch's elu_backward
+    return where(z > T(0), g, g * a * t_exp(z));  // NaN propagates, as torch's
   }
 };
 
@@ -275,8 +275,8 @@ struct Hardswish {
     return where(z <= T(-3), z * T(0), where(z >= T(3), z, z * (z + T(3)) * T(1.0 / 6.0)));
   }
   template <class T> TA_HD static T backward(T g, T z, T) {
-    // as torch's hardswish_backward: 0 at z = -3, g at z = 3
-    return where(z <= T(-3), T(0), where(z < T(3), g * (z * T(1.0 / 3.0) + T(0.5)), g));
+    // as torch's hardswish_backward: 0 at z = -3, g at z = 3, NaN propagates
+    return where(z <= T(-3), T(0), where(z >= T(3), g, g * (z * T(1.0 / 3.0) + T(0.5))));
   }
 };
 
