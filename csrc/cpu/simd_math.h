@@ -31,6 +31,20 @@ inline VecF exp_v(VecF x) {
   return where(isnan(x), x, ldexp_v(y, n));
 }
 
+// exp for finite x in [-87, 0] (no clamping / NaN handling): erf's tail.
+inline VecF exp_neg_finite(VecF x) {
+  const VecF n = round_nearest(x * VecF::set1(1.44269504088896341f));
+  VecF r = fnmadd(n, VecF::set1(0.693359375f), x);
+  r = fnmadd(n, VecF::set1(-2.12194440e-4f), r);
+  VecF p = VecF::set1(1.9875691500E-4f);
+  p = fmadd(p, r, VecF::set1(1.3981999507E-3f));
+  p = fmadd(p, r, VecF::set1(8.3334519073E-3f));
+  p = fmadd(p, r, VecF::set1(4.1665795894E-2f));
+  p = fmadd(p, r, VecF::set1(1.6666665459E-1f));
+  p = fmadd(p, r, VecF::set1(5.0000001201E-1f));
+  return (fmadd(p, r * r, r) + VecF::set1(1.0f)) * pow2i(n);
+}
+
 // expm1 = 2^n (em + 1) - 1 = 2 (2^(n-1) em + (2^(n-1) - 1/2)): both terms exact
 inline VecF expm1_v(VecF x) {
   const VecF xc = vmin(vmax(x, VecF::set1(-18.0f)), VecF::set1(88.8f));
@@ -116,7 +130,7 @@ inline VecF erf_v(VecF x) {
   p = fmadd(p, u, VecF::set1(1.1283791649979726f));
   const VecF small = x * p;
   const VecF ac = vmin(vmax(a, VecF::set1(1.0f)), VecF::set1(3.92f));
-  const VecF t = (ac - VecF::set1(2.46f)) * VecF::set1(float(1.0 / 1.46));
+  const VecF t = fmadd(ac, VecF::set1(float(1.0 / 1.46)), VecF::set1(float(-2.46 / 1.46)));
   VecF q = VecF::set1(2.457383316095914e-05f);
   q = fmadd(q, t, VecF::set1(0.00010524597103935366f));
   q = fmadd(q, t, VecF::set1(-0.00013306443742979525f));
@@ -127,7 +141,7 @@ inline VecF erf_v(VecF x) {
   q = fmadd(q, t, VecF::set1(-2.0091810489827187f));
   q = fmadd(q, t, VecF::set1(-7.704743894407381f));
   q = fmadd(q, t, VecF::set1(-7.594217568087547f));
-  VecF big = VecF::set1(1.0f) - exp_v(q);
+  VecF big = VecF::set1(1.0f) - exp_neg_finite(q);  // q in [-17.6, -1.8]
   big = where(a >= VecF::set1(3.92f), VecF::set1(1.0f), big);
   const VecF r = where(a < VecF::set1(1.0f), small, copysign_v(big, x));
   return where(isnan(x), x, r);
