@@ -151,7 +151,7 @@ def measure(case, rounds, min_time):
 def peak_gflops_per_core():
     """Theoretical fp32 peak from the ISA: FMA units x lanes x 2 FLOP x clock."""
     isa = torch_act.cpu_isa()
-    lanes = {"avx512": 16, "avx2": 8}.get(isa, 4)
+    lanes = {"amx": 16, "avx512": 16, "avx2": 8}.get(isa, 4)  # fp32 FMA lanes (amx = avx512 + bf16 tiles)
     fma_units = 2
     mhz = None
     try:
