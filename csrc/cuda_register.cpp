@@ -14,18 +14,8 @@ struct CudaKernels {
   static constexpr auto activation_forward = &cuda::activation_forward;
   static constexpr auto activation_backward = &cuda::activation_backward;
 };
-using CudaImpl = OpImpls<CudaKernels>;
 }  // namespace
 }  // namespace torch_act
 
-TORCH_LIBRARY_IMPL(torch_act, CUDA, m) {
-  m.impl("linear_act", &torch_act::CudaImpl::linear_act);
-  m.impl("_linear_act_fwd", &torch_act::CudaImpl::linear_act_fwd);
-  m.impl("_linear_act_bwd", &torch_act::CudaImpl::linear_act_bwd);
-  m.impl("mlp", &torch_act::CudaImpl::mlp);
-  m.impl("_mlp_fwd", &torch_act::CudaImpl::mlp_fwd);
-  m.impl("_mlp_bwd", &torch_act::CudaImpl::mlp_bwd);
-  m.impl("activation", &torch_act::CudaImpl::activation);
-  m.impl("_activation_bwd", &torch_act::CudaImpl::activation_bwd);
-}
+TORCH_LIBRARY_IMPL(torch_act, CUDA, m) { torch_act::register_backend<torch_act::CudaKernels>(m); }
 #endif  // TORCH_ACT_WITH_CUDA

@@ -13,6 +13,7 @@
 #include <ATen/ops/empty.h>
 #include <c10/core/ScalarType.h>
 #include <c10/util/Exception.h>
+#include <torch/library.h>
 
 #include <array>
 #include <optional>
@@ -262,5 +263,20 @@ struct OpImpls {
     return dx;
   }
 };
+
+// Registers every op's kernel for one backend: inside
+// TORCH_LIBRARY_IMPL(torch_act, <Key>, m) call register_backend<Kernels>(m).
+template <class K>
+void register_backend(torch::Library& m) {
+  using Impl = OpImpls<K>;
+  m.impl("linear_act", &Impl::linear_act);
+  m.impl("_linear_act_fwd", &Impl::linear_act_fwd);
+  m.impl("_linear_act_bwd", &Impl::linear_act_bwd);
+  m.impl("mlp", &Impl::mlp);
+  m.impl("_mlp_fwd", &Impl::mlp_fwd);
+  m.impl("_mlp_bwd", &Impl::mlp_bwd);
+  m.impl("activation", &Impl::activation);
+  m.impl("_activation_bwd", &Impl::activation_bwd);
+}
 
 }  // namespace torch_act
