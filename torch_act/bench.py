@@ -101,8 +101,9 @@ def net_cases(batch, dtype, compile_):
     fl_f = 2 * batch * (2 * 10 + 10 * 5 + 5 * 1)
     models = {"eager": eager, "torch_act Linear": ours, "torch_act MLP": mlp}
     if compile_:
-        models["torch.compile"] = torch.compile(EagerNet().to(dtype))
-        models["torch.compile"].load_state_dict(eager.state_dict())
+        twin = EagerNet().to(dtype)
+        twin.load_state_dict(eager.state_dict())
+        models["torch.compile"] = torch.compile(twin)
     fwd, step = {}, {}
     for k, m in models.items():
         fwd[k] = (lambda m=m: m(x))
