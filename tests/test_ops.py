@@ -201,3 +201,26 @@ def test_inference_mode_and_no_grad():
         z = torch_act.linear_act(x, w.requires_grad_(), b, "relu")
     assert not z.requires_grad
     torch.testing.assert_close(y, z)
+
+
+def _ulp_error(got, ref64):
+    """Error of float32 `got` in units of the float32 spacing at the exact value."""
+    ref32 = ref64.float()
+    spacing = (torch.nextafter(ref32.abs(), torch.tensor(float("inf"))) - ref32.abs()).double()
+    return ((got.double() - ref64).abs() / spacing).max().item()
+
+
+@pytest.mark.parametrize("isa", torch_act.supported_cpu_isas())
+def test_vector_math_ulp_bound(isa):
+    """The README's accuracy claim for the vectorised transcendental functions,
+    measured through the activations that are one call to them."""
+    prev = torch_act.cpu_isa()
+    torch_act.set_cpu_isa(isa)
+    try:
+        x = torch.linspace(-12, 12, 200_001)
+        assert _ulp_error(torch_act.activation(x, "tanh"), torch.tanh(x.double())) <= 2.5
+        # elu(z) = expm1(z) for z <= 0 with alpha = 1
+        xn = x[x <= 0]
+        assert _ulp_error(torch_act.activation(xn, "elu"), torch.expm1(xn.double())) <= 1.5
+    finally:
+        torch_act.set_cpu_isa(prev)
