@@ -10,6 +10,7 @@ Environment:
 """
 import glob
 import os
+import sys
 import shutil
 
 
@@ -202,6 +203,14 @@ class Build(BuildExtension):
         if ext_name == OPS_NAME:
             return os.path.join(*ext_name.split(".")[:-1], "libtorch_act.so")
         return super().get_ext_filename(ext_name)
+
+    def finalize_options(self):
+        super().finalize_options()
+        # pip's editable installs build in a fresh temporary folder each time,
+        # so ninja recompiled every object (CUDA included) after any edit; keep
+        # the objects under build/ and let ninja rebuild only what changed.
+        tag = f"{sys.implementation.cache_tag}-{'cuda' if WITH_CUDA else 'cpu'}"
+        self.build_temp = os.path.join(ROOT, "build", f"temp.{tag}")
 
     def build_extension(self, ext):
         if ext.name == "torch_act._C":

@@ -48,6 +48,15 @@ std::vector<std::pair<Act, double>> check_mlp_args(
     const c10::List<std::optional<at::Tensor>>& biases, const std::vector<std::string>& activations,
     const std::vector<std::optional<double>>& alphas);
 
+// t as [m, n]: itself when already 2-D (a view costs a dispatcher call and a
+// new TensorImpl, which shows on tiny layers), else a view / reshape.
+inline at::Tensor rows_view(const at::Tensor& t, int64_t m, int64_t n) {
+  return t.dim() == 2 ? t : t.view({m, n});
+}
+inline at::Tensor rows_reshape(const at::Tensor& t, int64_t m, int64_t n) {
+  return t.dim() == 2 ? t : t.reshape({m, n});
+}
+
 // Output shape [..., N] for input [..., K].
 std::vector<int64_t> linear_out_shape(const at::Tensor& input, int64_t n);
 
@@ -86,8 +95,8 @@ struct OpImpls {
     if (save && !backward_uses_output(act, a)) pre = at::empty(shape, input.options());
     at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
     const int64_t m = x.size(0);
-    K::linear_act_forward(x, weight, b, act, a, out.view({m, n}),
-                          pre.defined() ? pre.view({m, n}) : pre);
+    K::linear_act_forward(x, weight, b, act, a, rows_view(out, m, n),
+                          pre.defined() ? rows_view(pre, m, n) : pre);
     if (!pre.defined() && save) pre = at::empty({0}, input.options());
     return {out, pre};
   }
@@ -117,14 +126,14 @@ struct OpImpls {
                   c10::IntArrayRef(shape), ", got ", saved.sizes());
       TORCH_CHECK(saved.scalar_type() == input.scalar_type() && saved.device() == input.device(),
                   op, ": saved must match input's dtype and device");
-      s = saved.contiguous().view({x.size(0), n});
+      s = rows_view(saved.contiguous(), x.size(0), n);
     }
     const auto opts = input.options();
     at::Tensor dx = mask[0] ? at::empty(input.sizes(), opts) : at::empty({0}, opts);
     at::Tensor dw = mask[1] ? at::empty({n, k}, opts) : at::empty({0}, opts);
     at::Tensor db = mask[2] ? at::empty({n}, opts) : at::empty({0}, opts);
-    K::linear_act_backward(grad_out.reshape({x.size(0), n}), x, weight, s, act, a,
-                           mask[0] ? dx.view({x.size(0), k}) : at::Tensor(),
+    K::linear_act_backward(rows_reshape(grad_out, x.size(0), n), x, weight, s, act, a,
+                           mask[0] ? rows_view(dx, x.size(0), k) : at::Tensor(),
                            mask[1] ? dw : at::Tensor(), mask[2] ? db : at::Tensor());
     return {dx, dw, db};
   }
@@ -168,8 +177,8 @@ struct OpImpls {
       const at::Tensor x = flatten_rows(h);
       const int64_t m = x.size(0);
       K::linear_act_forward(x, weights[i], b.has_value() ? b->contiguous() : at::Tensor(),
-                            layers[i].first, layers[i].second, out.view({m, n}),
-                            pre.defined() ? pre.view({m, n}) : pre);
+                            layers[i].first, layers[i].second, rows_view(out, m, n),
+                            pre.defined() ? rows_view(pre, m, n) : pre);
       result.push_back(out);
       result.push_back(pre.defined() ? pre : at::empty({0}, input.options()));
       h = out;
@@ -212,9 +221,9 @@ struct OpImpls {
       dbs[j] = has_bias ? at::empty({n}, opts) : at::empty({0}, opts);
       const at::Tensor x2 = flatten_rows(x);
       const int64_t m = x2.size(0);
-      K::linear_act_backward(g.reshape({m, n}), x2, w,
-                             s.defined() ? s.contiguous().view({m, n}) : s, layers[j].first,
-                             layers[j].second, want_dx ? dx.view({m, k}) : dx, dws[j],
+      K::linear_act_backward(rows_reshape(g, m, n), x2, w,
+                             s.defined() ? rows_view(s.contiguous(), m, n) : s, layers[j].first,
+                             layers[j].second, want_dx ? rows_view(dx, m, k) : dx, dws[j],
                              has_bias ? dbs[j] : at::Tensor());
       if (j == 0 && want_dx) dinput = dx;
       g = dx;

@@ -12,8 +12,19 @@ from torch import Tensor
 
 from . import ACTIVATIONS
 from .ops import activation as _activation
-from .ops import linear_act as _linear_act
-from .ops import mlp as _mlp
+
+
+_linear_act_op = torch.ops.torch_act.linear_act.default
+_mlp_op = torch.ops.torch_act.mlp.default
+
+
+def _param(module: torch.nn.Module, name: str):
+    # module.weight goes through nn.Module.__getattr__ (a Python call) on every
+    # access; on the tiny layers of the document's Net that lookup costs as much
+    # as the kernel.  Read the parameter dict directly, and fall back to the
+    # attribute when it is not there (parametrizations turn it into a property).
+    params = module._parameters
+    return params[name] if name in params else getattr(module, name)
 
 __all__ = [
     "Linear",
@@ -71,7 +82,7 @@ class Linear(torch.nn.Linear):
         return new
 
     def forward(self, input: Tensor) -> Tensor:
-        return _linear_act(input, self.weight, self.bias, self.activation, self.alpha)
+        return _linear_act_op(input, _param(self, "weight"), _param(self, "bias"), self.activation, self.alpha)
 
     def extra_repr(self) -> str:
         s = super().extra_repr() + f", activation={self.activation}"
@@ -128,13 +139,16 @@ class MLP(torch.nn.Module):
         return new
 
     def forward(self, input: Tensor) -> Tensor:
-        return _mlp(
-            input,
-            [l.weight for l in self.layers],
-            [l.bias for l in self.layers],
-            [l.activation for l in self.layers],
-            [l.alpha for l in self.layers],
-        )
+        # One pass over the layers, reading the parameter dicts directly: on
+        # the document's tiny Net the generic attribute lookups of
+        # ``[l.weight for l in self.layers]`` x4 cost as much as the op.
+        weights, biases, acts, alphas = [], [], [], []
+        for layer in self._modules["layers"]._modules.values():
+            weights.append(_param(layer, "weight"))
+            biases.append(_param(layer, "bias"))
+            acts.append(layer.activation)
+            alphas.append(layer.alpha)
+        return _mlp_op(input, weights, biases, acts, alphas)
 
 
 class Activation(torch.nn.Module):

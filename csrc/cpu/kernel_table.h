@@ -74,6 +74,26 @@ struct Blocking {
   int64_t kc, mc, nc;
 };
 
+// Backward of a narrow layer in one pass over rows (see small_bwd_rows below).
+constexpr int64_t kSmallBwdMaxN = 64;   // N <= this
+constexpr int64_t kSmallBwdMaxKp = 64;  // Kp = K rounded up to 16 <= this
+constexpr int64_t kSmallBwdRows = 16;   // rows per dz pass inside the kernel
+struct SmallBwdProblem {
+  int64_t N, K, Kp;
+  MatRef g;        // [M, N] dL/dout, any strides
+  const void* s;   // saved [M, N] rows (lds, sdt), or null (identity)
+  DT sdt;
+  int64_t lds;
+  MatRef x;        // [M, K] layer input, any strides
+  const void* wp;  // w in the compute type, [N][Kp], zero-padded
+  void* dx;        // [M, K] rows (lddx, dxdt), or null
+  DT dxdt;
+  int64_t lddx;
+  Act act;
+  double alpha;
+  DT compute;
+};
+
 struct KernelTable {
   const char* name;
   // Chooses the packing kind and block sizes (bf16_dot: use the AVX512-BF16
@@ -109,6 +129,11 @@ struct KernelTable {
   void (*dz_rows)(const MatRef* g, const void* s, DT sdt, int64_t lds, int64_t m0, int64_t m1,
                   int64_t n, Act act, double alpha, void* dz, DT dzdt, int64_t ldz,
                   void* dbpart);
+  // Narrow-layer backward for rows [m0, m1): dx rows (when p->dx), and adds this
+  // block's dw (N x Kp, compute type; null: not wanted) and db (N; null: not
+  // wanted) sums into dwpart / dbpart.
+  void (*small_bwd_rows)(const SmallBwdProblem* p, int64_t m0, int64_t m1, void* dwpart,
+                         void* dbpart);
 };
 
 // Defined by the ISA TUs (x86 ones only when compiled for x86-64).

@@ -224,6 +224,111 @@ void linear_act_forward(const at::Tensor& x, const at::Tensor& w, const at::Tens
   });
 }
 
+// ------------------------------------------------------ small-layer backward
+namespace {
+
+template <class C, class T>
+void prep_w_rows(const T* w, int64_t rs, int64_t cs, int64_t N, int64_t K, int64_t Kp, C* out) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < Kp; ++k) out[n * Kp + k] = k < K ? C(w[n * rs + k * cs]) : C(0);
+}
+
+// out[i] = sum over blocks b (in order) of parts[b * stride + i], i < count
+template <class C, class T>
+void reduce_parts(const C* parts, int64_t nblk, int64_t stride, int64_t rows, int64_t cols,
+                  int64_t ldp, T* out) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      C acc = 0;
+      for (int64_t b = 0; b < nblk; ++b) acc += parts[b * stride + r * ldp + c];
+      out[r * cols + c] = T(acc);
+    }
+}
+
+template <class C>
+void reduce_parts_to(const C* parts, int64_t nblk, int64_t stride, int64_t rows, int64_t cols,
+                     int64_t ldp, const at::Tensor& out) {
+  switch (out.scalar_type()) {
+    case at::kFloat: reduce_parts(parts, nblk, stride, rows, cols, ldp, out.data_ptr<float>()); break;
+    case at::kDouble: reduce_parts(parts, nblk, stride, rows, cols, ldp, out.data_ptr<double>()); break;
+    case at::kBFloat16:
+      reduce_parts(parts, nblk, stride, rows, cols, ldp, out.data_ptr<at::BFloat16>());
+      break;
+    default: reduce_parts(parts, nblk, stride, rows, cols, ldp, out.data_ptr<at::Half>()); break;
+  }
+}
+
+bool use_small_backward(int64_t N, int64_t K) {
+  return N <= kSmallBwdMaxN && round_up(std::max<int64_t>(K, 1), 16) <= kSmallBwdMaxKp;
+}
+
+// Narrow layers: one pass over fixed 64-row blocks does dz, dx, and per-block
+// dw/db partial sums (kernel_table.h: small_bwd_rows); the partials are then
+// reduced in block order, so results do not depend on the thread count.
+void small_backward(const KernelTable* kt, const at::Tensor& g, const at::Tensor& x,
+                    const at::Tensor& w, const at::Tensor& s, Act act, double alpha,
+                    const at::Tensor& dx, const at::Tensor& dw, const at::Tensor& db) {
+  const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
+  const DT dt = to_dt(x.scalar_type());
+  const DT cdt = compute_of(dt);
+  const int64_t csz = dt_size(cdt);
+  SmallBwdProblem p;
+  p.N = N;
+  p.K = K;
+  p.Kp = round_up(std::max<int64_t>(K, 1), 16);
+  p.g = mat(g);
+  p.s = s.defined() ? s.const_data_ptr() : nullptr;
+  p.sdt = dt;
+  p.lds = N;
+  p.x = mat(x);
+  p.wp = nullptr;
+  p.dx = dx.defined() ? dx.data_ptr() : nullptr;
+  p.dxdt = dt;
+  p.lddx = K;
+  p.act = act;
+  p.alpha = alpha;
+  p.compute = cdt;
+  if (dx.defined()) {
+    void* wp = scratch(kDirect, N * p.Kp * csz);
+    const int64_t rs = w.stride(0), cs = w.stride(1);
+    if (cdt == DT::F64) {
+      prep_w_rows(w.const_data_ptr<double>(), rs, cs, N, K, p.Kp, static_cast<double*>(wp));
+    } else {
+      float* o = static_cast<float*>(wp);
+      switch (dt) {
+        case DT::F32: prep_w_rows(w.const_data_ptr<float>(), rs, cs, N, K, p.Kp, o); break;
+        case DT::BF16: prep_w_rows(w.const_data_ptr<at::BFloat16>(), rs, cs, N, K, p.Kp, o); break;
+        default: prep_w_rows(w.const_data_ptr<at::Half>(), rs, cs, N, K, p.Kp, o); break;
+      }
+    }
+    p.wp = wp;
+  }
+  const int64_t dw_elems = dw.defined() ? N * p.Kp : 0;
+  const int64_t part = dw_elems + (db.defined() ? N : 0);
+  const int64_t nblk = ceil_div(M, kDzRowBlock);
+  char* parts = part ? static_cast<char*>(scratch(kDbParts, nblk * part * csz)) : nullptr;
+  maybe_parallel(nblk, 1, M * N * (K + 8) * 2, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      char* pp = parts ? parts + blk * part * csz : nullptr;
+      if (pp) std::memset(pp, 0, part * csz);
+      kt->small_bwd_rows(&p, blk * kDzRowBlock, std::min(M, (blk + 1) * kDzRowBlock),
+                         dw.defined() ? pp : nullptr,
+                         db.defined() ? pp + dw_elems * csz : nullptr);
+    }
+  });
+  if (cdt == DT::F64) {
+    const double* pd = reinterpret_cast<const double*>(parts);
+    if (dw.defined()) reduce_parts_to(pd, nblk, part, N, K, p.Kp, dw);
+    if (db.defined()) reduce_parts_to(pd + dw_elems, nblk, part, 1, N, N, db);
+  } else {
+    const float* pf = reinterpret_cast<const float*>(parts);
+    if (dw.defined()) reduce_parts_to(pf, nblk, part, N, K, p.Kp, dw);
+    if (db.defined()) reduce_parts_to(pf + dw_elems, nblk, part, 1, N, N, db);
+  }
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------- backward
 void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Tensor& w,
                          const at::Tensor& s, Act act, double alpha, const at::Tensor& dx,
@@ -237,6 +342,10 @@ void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Ten
   if (M == 0 || N == 0) {  // empty reductions are zeros
     if (M == 0) zero_fill(dw), zero_fill(db);
     if (N == 0) zero_fill(dx);
+    return;
+  }
+  if (use_small_backward(N, K)) {
+    small_backward(kt, g, x, w, s, act, alpha, dx, dw, db);
     return;
   }
   const bool want_gemm = (dx.defined() || dw.defined()) && K > 0;
