@@ -80,6 +80,13 @@ write_build_config()
 debug = os.environ.get("TORCH_ACT_DEBUG") == "1"
 cxx_flags = ["-O0", "-g"] if debug else ["-O3"]
 cxx_flags += ["-fvisibility-inlines-hidden", "-Wall", "-Wno-unused-function"]
+# at::parallel_for is a header template.  With ATen's OpenMP backend (the
+# Linux wheels) it runs in parallel only where the *calling* code is compiled
+# with OpenMP; without -fopenmp every parallel_for in our kernels silently runs
+# on one thread.  The runtime is the libgomp.so.1 torch already loaded.
+OPENMP = sys.platform.startswith("linux") and "OpenMP" in torch.__config__.parallel_info()
+omp_flags = ["-fopenmp"] if OPENMP else []
+cxx_flags += omp_flags
 nvcc_flags = ["-O3", "--expt-relaxed-constexpr", "-lineinfo"]
 define_macros = [("TORCH_ACT_WITH_CUDA", "1")] if WITH_CUDA else []
 # The library builds without the header-only LibTorch modules (csrc/torch_act_nn.h).
@@ -125,7 +132,7 @@ if WITH_CUDA:
         if os.path.isdir(os.path.join(_site, _sub)):
             _rpaths += ["$ORIGIN/../" + _sub.replace(os.sep, "/"), os.path.join(_site, _sub)]
 ops_extra = ["-Wl,--enable-new-dtags"] + ["-Wl,-rpath," + r for r in _rpaths]
-ops_ext.extra_link_args += ops_extra
+ops_ext.extra_link_args += ops_extra + omp_flags
 
 c_ext = CppExtension(
     "torch_act._C",

@@ -222,17 +222,29 @@ def test_activation_ops(isa, dtype):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-def test_db_deterministic_across_threads(isa):
+@pytest.mark.parametrize("K,N", [(64, 96), (7, 10)])  # the GEMM backward, the narrow-layer one
+def test_grads_deterministic_across_threads(isa, K, N):
     torch_act.set_cpu_isa(isa)
-    x, w = torch.randn(1000, 64), torch.randn(96, 64)
-    s = torch.rand(1000, 96)
-    g = torch.randn(1000, 96)
+    x, w = torch.randn(1000, K), torch.randn(N, K)
+    s = torch.rand(1000, N)
+    g = torch.randn(1000, N)
     res = []
     for t in (1, 2):
         torch.set_num_threads(t)
         res.append(_ops._linear_act_bwd(g, x, w, s, "sigmoid", None, [True, True, True]))
     for a, b in zip(*res):
         assert torch.equal(a, b)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 CPUs")
+def test_kernels_really_use_threads():
+    # at::parallel_for only runs in parallel when our code is compiled for
+    # ATen's backend (-fopenmp with the OpenMP one); a build without it runs
+    # every kernel on one thread and still passes every numeric test.
+    torch.set_num_threads(2)
+    assert torch_act._C.cpu_parallel_width() == 2
+    torch.set_num_threads(1)
+    assert torch_act._C.cpu_parallel_width() == 1
 
 
 def test_isa_switching():

@@ -46,6 +46,11 @@ void activation_forward(const at::Tensor& x, Act act, double alpha, const at::Te
 void activation_backward(const at::Tensor& g, const at::Tensor& s, Act act, double alpha,
                          const at::Tensor& dx);
 
+// How many distinct threads one at::parallel_for of ours runs on right now
+// (at most at::get_num_threads()): 1 means the kernels cannot use threads,
+// e.g. a build without OpenMP where ATen's backend needs it.  For the tests.
+int64_t parallel_width();
+
 // Runtime ISA selection (csrc/cpu/isa.cpp).
 // Paths compiled into this build, best first, e.g. {"avx512", "avx2", "portable"}.
 std::vector<std::string> compiled_isas();

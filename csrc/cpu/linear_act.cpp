@@ -25,6 +25,8 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <atomic>
+#include <vector>
 #include <cstdlib>
 #include <cstring>
 
@@ -424,6 +426,23 @@ void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Ten
     p.ldo = K;
     run_gemm(kt, p);
   }
+}
+
+// --------------------------------------------------------------- threads
+int64_t parallel_width() {
+  const int64_t n = at::get_num_threads();
+  std::vector<std::atomic<int>> seen(n);
+  for (auto& s : seen) s = 0;
+  // one item per thread, each busy long enough that one thread cannot take them all
+  at::parallel_for(0, n, 1, [&](int64_t b, int64_t e) {
+    const int tid = at::get_thread_num();
+    if (tid >= 0 && tid < n) seen[tid] = 1;
+    volatile double sink = 0;
+    for (int64_t i = 0; i < (e - b) * 200000; ++i) sink = sink + 1.0;
+  });
+  int64_t used = 0;
+  for (auto& s : seen) used += s.load();
+  return used;
 }
 
 // ------------------------------------------------------------- activations

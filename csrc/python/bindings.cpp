@@ -45,4 +45,6 @@ PYBIND11_MODULE(_C, m) {
   m.def("supported_cpu_isas", &torch_act::cpu::supported_isas);
   m.def("cpu_isa", &torch_act::cpu::current_isa);
   m.def("set_cpu_isa", &torch_act::cpu::set_isa, py::arg("isa"));
+  m.def("cpu_parallel_width", &torch_act::cpu::parallel_width,
+        "distinct threads one CPU-kernel parallel region runs on now");
 }
