@@ -33,6 +33,8 @@ def add_arguments(p):
     p.add_argument("--min-time", type=float, default=0.2, help="seconds per contender per round")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile contender")
     p.add_argument("--quick", action="store_true", help="smaller shapes, 2 rounds: a smoke run")
+    p.add_argument("--threads", type=int, default=None,
+                   help="intra-op threads for every contender (default: torch.get_num_threads())")
     p.add_argument("--markdown", default=None, help="write the results table to this file (e.g. benchmarks/RESULTS.md)")
 
 
@@ -136,6 +138,11 @@ def layer_cases(group, M, K, N, act, dtype, compile_, backward=True):
     return cases
 
 
+def _timer(fn):
+    # torch.utils.benchmark.Timer runs with num_threads=1 unless told otherwise.
+    return benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+
+
 def measure(case, rounds, min_time):
     times = {k: [] for k in case.contenders}
     with torch.no_grad() if "forward" in case.name else torch.enable_grad():
@@ -144,7 +151,7 @@ def measure(case, rounds, min_time):
             fn()
         for _ in range(rounds):
             for k, fn in case.contenders.items():
-                t = benchmark.Timer(stmt="fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_time)
+                t = _timer(fn).blocked_autorange(min_run_time=min_time)
                 times[k].extend(t.times)
     return {k: statistics.median(v) for k, v in times.items()}
 
@@ -167,6 +174,8 @@ def peak_gflops_per_core():
 
 
 def run(args):
+    if args.threads:
+        torch.set_num_threads(args.threads)
     dtypes = [DTYPES[d] for d in args.dtypes.split(",") if d]
     cases_wanted = set(args.cases.split(","))
     compile_ = not args.no_compile
@@ -199,9 +208,8 @@ def run(args):
         n = 512 if args.quick else 2048
         x, w = torch.randn(n, n), torch.randn(n, n)
         with torch.no_grad():
-            t = benchmark.Timer("f()", globals={"f": lambda: torch_act.linear_act(x, w, None, "identity")}
-                                ).blocked_autorange(min_run_time=1.0).median
-            te = benchmark.Timer("f()", globals={"f": lambda: F.linear(x, w)}).blocked_autorange(min_run_time=1.0).median
+            t = _timer(lambda: torch_act.linear_act(x, w, None, "identity")).blocked_autorange(min_run_time=1.0).median
+            te = _timer(lambda: F.linear(x, w)).blocked_autorange(min_run_time=1.0).median
         g, ge = 2 * n**3 / t / 1e9, 2 * n**3 / te / 1e9
         peak_row = (n, g, ge, peak * threads, how, threads)
         print(f"GEMM {n}^3 fp32: torch_act {g:.1f} GFLOP/s ({100 * g / (peak * threads):.1f}% of peak "

@@ -357,7 +357,10 @@ void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Ten
   // dz = g * act'(s) (+ db partial sums), one pass.
   MatRef dz = gref;
   if ((want_gemm && !identity) || db.defined()) {
-    void* dzbuf = (want_gemm && !identity) ? scratch(kDz, M * N * csz) : nullptr;
+    // bf16: dz is rounded to bf16 (what the bf16 GEMMs consume anyway, and what
+    // eager's gelu_backward etc. produce): half the traffic of an fp32 dz.
+    const DT dzdt = dt == DT::BF16 ? DT::BF16 : cdt;
+    void* dzbuf = (want_gemm && !identity) ? scratch(kDz, M * N * dt_size(dzdt)) : nullptr;
     const int64_t nblk = ceil_div(M, kDzRowBlock);
     char* parts = db.defined() ? static_cast<char*>(scratch(kDbParts, nblk * N * csz)) : nullptr;
     const void* sp = s.defined() ? s.const_data_ptr() : nullptr;
@@ -366,10 +369,10 @@ void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Ten
         void* part = parts ? parts + blk * N * csz : nullptr;
         if (part) std::memset(part, 0, N * csz);
         kt->dz_rows(&gref, sp, dt, N, blk * kDzRowBlock, std::min(M, (blk + 1) * kDzRowBlock), N,
-                    act, alpha, dzbuf, cdt, N, part);
+                    act, alpha, dzbuf, dzdt, N, part);
       }
     });
-    if (dzbuf) dz = MatRef{dzbuf, cdt, N, 1};
+    if (dzbuf) dz = MatRef{dzbuf, dzdt, N, 1};
     if (db.defined()) {
       // fixed-order reduction of the block sums
       void* dbp = db.data_ptr();
