@@ -15,7 +15,7 @@ export MAX_JOBS
 CPP_BUILD ?= build/cpp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all venv deps build demo test test-py test-cpp cpp-check bench clean
+.PHONY: all venv deps build demo test test-py test-cpp cpp-check bench bench-cpp clean
 
 all: build
 
@@ -57,10 +57,18 @@ cpp-check:
 	cmake -S tests/cpp -B $(CPP_BUILD)/tests -DCMAKE_PREFIX_PATH="$$prefix" \
 	  -DTORCH_ACT_NET_EXE="$(CURDIR)/$(CPP_BUILD)/examples/net" > $(CPP_BUILD)/tests-configure.log 2>&1 || { cat $(CPP_BUILD)/tests-configure.log; exit 1; }; \
 	cmake --build $(CPP_BUILD)/tests -j $(MAX_JOBS); \
+	cmake -S benchmarks/cpp -B $(CPP_BUILD)/bench -DCMAKE_PREFIX_PATH="$$prefix" > $(CPP_BUILD)/bench-configure.log 2>&1 || { cat $(CPP_BUILD)/bench-configure.log; exit 1; }; \
+	cmake --build $(CPP_BUILD)/bench -j $(MAX_JOBS); \
 	cd $(CPP_BUILD)/tests && ctest --output-on-failure
 
 bench: build
 	$(PY) -m torch_act bench
+
+# The Net's training step in C++ against the autograd engine's own cost
+# (benchmarks/cpp/net_overhead.cpp); built by cpp-check.
+bench-cpp: build
+	@$(MAKE) --no-print-directory cpp-check
+	$(CPP_BUILD)/bench/net_overhead
 
 clean:
 	rm -rf build torch_act/*.so torch_act/include csrc/build_config.h *.egg-info \
