@@ -235,7 +235,7 @@ void prep_w_rows(const T* w, int64_t rs, int64_t cs, int64_t N, int64_t K, int64
     for (int64_t k = 0; k < Kp; ++k) out[n * Kp + k] = k < K ? C(w[n * rs + k * cs]) : C(0);
 }
 
-// out[i] = sum over blocks b (in order) of parts[b * stride + i], i < count
+// out[r][c] = sum over blocks b, in block order, of parts[b * stride + r * ldp + c]
 template <class C, class T>
 void reduce_parts(const C* parts, int64_t nblk, int64_t stride, int64_t rows, int64_t cols,
                   int64_t ldp, T* out) {
@@ -258,6 +258,15 @@ void reduce_parts_to(const C* parts, int64_t nblk, int64_t stride, int64_t rows,
       break;
     default: reduce_parts(parts, nblk, stride, rows, cols, ldp, out.data_ptr<at::Half>()); break;
   }
+}
+
+// The same over raw compute-type partials (F32 or F64).
+void reduce_block_sums(DT cdt, const void* parts, int64_t nblk, int64_t stride, int64_t rows,
+                       int64_t cols, int64_t ldp, const at::Tensor& out) {
+  if (cdt == DT::F64)
+    reduce_parts_to(static_cast<const double*>(parts), nblk, stride, rows, cols, ldp, out);
+  else
+    reduce_parts_to(static_cast<const float*>(parts), nblk, stride, rows, cols, ldp, out);
 }
 
 bool use_small_backward(int64_t N, int64_t K) {
@@ -318,15 +327,8 @@ void small_backward(const KernelTable* kt, const at::Tensor& g, const at::Tensor
                          db.defined() ? pp + dw_elems * csz : nullptr);
     }
   });
-  if (cdt == DT::F64) {
-    const double* pd = reinterpret_cast<const double*>(parts);
-    if (dw.defined()) reduce_parts_to(pd, nblk, part, N, K, p.Kp, dw);
-    if (db.defined()) reduce_parts_to(pd + dw_elems, nblk, part, 1, N, N, db);
-  } else {
-    const float* pf = reinterpret_cast<const float*>(parts);
-    if (dw.defined()) reduce_parts_to(pf, nblk, part, N, K, p.Kp, dw);
-    if (db.defined()) reduce_parts_to(pf + dw_elems, nblk, part, 1, N, N, db);
-  }
+  if (dw.defined()) reduce_block_sums(cdt, parts, nblk, part, N, K, p.Kp, dw);
+  if (db.defined()) reduce_block_sums(cdt, parts + dw_elems * csz, nblk, part, 1, N, N, db);
 }
 
 }  // namespace
@@ -375,25 +377,7 @@ void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Ten
     if (dzbuf) dz = MatRef{dzbuf, dzdt, N, 1};
     if (db.defined()) {
       // fixed-order reduction of the block sums
-      void* dbp = db.data_ptr();
-      for (int64_t n = 0; n < N; ++n) {
-        if (cdt == DT::F64) {
-          double acc = 0;
-          for (int64_t blk = 0; blk < nblk; ++blk)
-            acc += reinterpret_cast<const double*>(parts + blk * N * csz)[n];
-          static_cast<double*>(dbp)[n] = acc;
-        } else {
-          float acc = 0;
-          for (int64_t blk = 0; blk < nblk; ++blk)
-            acc += reinterpret_cast<const float*>(parts + blk * N * csz)[n];
-          if (dt == DT::F32)
-            static_cast<float*>(dbp)[n] = acc;
-          else if (dt == DT::BF16)
-            static_cast<at::BFloat16*>(dbp)[n] = at::BFloat16(acc);
-          else
-            static_cast<at::Half*>(dbp)[n] = at::Half(acc);
-        }
-      }
+      reduce_block_sums(cdt, parts, nblk, N, 1, N, N, db);
     }
   }
   if (!want_gemm) return;
