@@ -134,6 +134,9 @@ struct KernelTable {
   // wanted) sums into dwpart / dbpart.
   void (*small_bwd_rows)(const SmallBwdProblem* p, int64_t m0, int64_t m1, void* dwpart,
                          void* dbpart);
+  // Benchmark only: mode 0 runs the fp32 microkernel alone (reps passes over
+  // cache-resident kc-deep panels), mode 1 a pure FMA loop; returns the FLOPs.
+  double (*micro_bench)(int64_t kc, int64_t reps, int32_t mode);
 };
 
 // Defined by the ISA TUs (x86 ones only when compiled for x86-64).

@@ -51,6 +51,16 @@ void activation_backward(const at::Tensor& g, const at::Tensor& s, Act act, doub
 // e.g. a build without OpenMP where ATen's backend needs it.  For the tests.
 int64_t parallel_width();
 
+// Single-thread GFLOP/s of the active path's fp32 microkernel alone (kc-deep
+// panels resident in cache: no packing, no memory traffic) and of a pure FMA
+// loop (the core's measured FMA throughput), each timed for about `seconds`.
+struct MicroPeak {
+  std::string isa;
+  int64_t mr, nr, kc;
+  double microkernel_gflops, fma_loop_gflops;
+};
+MicroPeak micro_peak(double seconds);
+
 // Runtime ISA selection (csrc/cpu/isa.cpp).
 // Paths compiled into this build, best first, e.g. {"avx512", "avx2", "portable"}.
 std::vector<std::string> compiled_isas();

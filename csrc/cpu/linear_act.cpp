@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <vector>
 #include <cstdlib>
 #include <cstring>
@@ -413,6 +414,39 @@ void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Ten
     p.ldo = K;
     run_gemm(kt, p);
   }
+}
+
+// ------------------------------------------------------- microkernel peak
+MicroPeak micro_peak(double seconds) {
+  const KernelTable* kt = active_kernels();
+  GemmProblem q{};
+  q.M = q.N = q.K = 256;
+  q.a.dt = q.bt.dt = q.out_dt = q.bias_dt = q.pre_dt = q.compute = DT::F32;
+  Blocking bl;
+  kt->blocking(&q, 0, &bl);
+  MicroPeak r;
+  r.isa = kt->name;
+  r.mr = bl.mr;
+  r.nr = bl.nr;
+  r.kc = 256;
+  double gf[2];
+  for (int mode = 0; mode < 2; ++mode) {
+    int64_t reps = 64;
+    for (;;) {  // grow reps until one timed call lasts about `seconds`
+      const auto t0 = std::chrono::steady_clock::now();
+      const double flops = kt->micro_bench(r.kc, reps, mode);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (s >= seconds || reps > (int64_t(1) << 40)) {
+        gf[mode] = flops / s / 1e9;
+        break;
+      }
+      reps = s > 1e-3 ? std::max<int64_t>(reps * 2, int64_t(double(reps) * seconds / s * 1.1))
+                      : reps * 8;
+    }
+  }
+  r.microkernel_gflops = gf[0];
+  r.fma_loop_gflops = gf[1];
+  return r;
 }
 
 // --------------------------------------------------------------- threads

@@ -45,6 +45,21 @@ PYBIND11_MODULE(_C, m) {
   m.def("supported_cpu_isas", &torch_act::cpu::supported_isas);
   m.def("cpu_isa", &torch_act::cpu::current_isa);
   m.def("set_cpu_isa", &torch_act::cpu::set_isa, py::arg("isa"));
+  m.def(
+      "cpu_micro_peak",
+      [](double seconds) {
+        const auto r = torch_act::cpu::micro_peak(seconds);
+        py::dict d;
+        d["isa"] = r.isa;
+        d["mr"] = r.mr;
+        d["nr"] = r.nr;
+        d["kc"] = r.kc;
+        d["microkernel_gflops"] = r.microkernel_gflops;
+        d["fma_loop_gflops"] = r.fma_loop_gflops;
+        return d;
+      },
+      py::arg("seconds") = 0.5,
+      "single-thread GFLOP/s of the fp32 microkernel alone and of a pure FMA loop");
   m.def("cpu_parallel_width", &torch_act::cpu::parallel_width,
         "distinct threads one CPU-kernel parallel region runs on now");
 }
