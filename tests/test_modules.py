@@ -143,3 +143,25 @@ def test_functional_api_by_name():
     torch.testing.assert_close(F.leaky_relu(x, alpha=0.2), torch.nn.functional.leaky_relu(x, 0.2))
     for name in ACTS:
         assert callable(getattr(F, name))
+
+
+def test_linear_and_mlp_follow_parametrized_weights():
+    # The modules read parameters from _parameters for speed; a parametrization
+    # moves "weight" out of it (into a property), and must still be honoured.
+    from torch.nn.utils import parametrize
+
+    class Double(torch.nn.Module):
+        def forward(self, w):
+            return 2 * w
+
+    torch.manual_seed(0)
+    lin = tnn.Linear(3, 4, activation="tanh")
+    parametrize.register_parametrization(lin, "weight", Double())
+    x = torch.randn(5, 3)
+    ref = torch.tanh(x @ (2 * lin.parametrizations.weight.original).T + lin.bias)
+    torch.testing.assert_close(lin(x), ref)
+    mlp = tnn.MLP([3, 4, 2], ["relu", "identity"])
+    parametrize.register_parametrization(mlp.layers[1], "weight", Double())
+    l0, l1 = mlp.layers
+    ref = torch.relu(x @ l0.weight.T + l0.bias) @ (2 * l1.parametrizations.weight.original).T + l1.bias
+    torch.testing.assert_close(mlp(x), ref)
