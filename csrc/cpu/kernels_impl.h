@@ -1052,17 +1052,14 @@ void small_bwd_t(const SmallBwdProblem* p, const Src* x, int64_t m0, int64_t m1,
   const bool flat = !Op::kRowwise && p->g.cs == 1 && p->g.rs == N && (!p->s || p->lds == N);
   for (int64_t r0 = m0; r0 < m1; r0 += kSmallBwdRows) {
     const int64_t r1 = imin(m1, r0 + kSmallBwdRows), nr = r1 - r0;
-    if (flat) {
-      const MatRef g1{static_cast<const char*>(p->g.p) + r0 * N * dt_bytes(p->g.dt), p->g.dt, 0, 1};
-      const void* s1 = p->s ? static_cast<const char*>(p->s) + r0 * N * dt_bytes(p->sdt) : nullptr;
+    // this run's rows of g and s; flat: as one row of nr * N values
+    const MatRef g1{static_cast<const char*>(p->g.p) + r0 * p->g.rs * dt_bytes(p->g.dt), p->g.dt,
+                    flat ? 0 : p->g.rs, p->g.cs};
+    const void* s1 = p->s ? static_cast<const char*>(p->s) + r0 * p->lds * dt_bytes(p->sdt) : nullptr;
+    if (flat)
       dz_rows_t<Op, V>(&g1, s1, p->sdt, 0, 0, 1, nr * N, p->alpha, dzb, cdt, 0, nullptr);
-    } else {
-      const MatRef g1{static_cast<const char*>(p->g.p) + r0 * p->g.rs * dt_bytes(p->g.dt), p->g.dt,
-                      p->g.rs, p->g.cs};
-      const void* s1 =
-          p->s ? static_cast<const char*>(p->s) + r0 * p->lds * dt_bytes(p->sdt) : nullptr;
+    else
       dz_rows_t<Op, V>(&g1, s1, p->sdt, p->lds, 0, nr, N, p->alpha, dzb, cdt, N, nullptr);
-    }
     // db and dw: accumulate over this run's rows in registers, one read-modify-
     // write of the partial sums per run (a per-row update would chain every row
     // through memory, and masked stores do not forward to the next load).
