@@ -97,12 +97,13 @@ def rel(paths):
     return sorted(os.path.relpath(p, ROOT) for p in paths)
 
 
-ops_sources = rel(
-    p for p in glob.glob(os.path.join(ROOT, "csrc", "**", "*.cpp"), recursive=True)
-    if os.sep + "python" + os.sep not in p
-)
+# csrc/: the operator layer (schemas, checks, autograd, autocast, registry,
+# registration, public C++ API); kernels/: the compute (the math header, CPU
+# kernels in kernels/cpu/, CUDA kernels in kernels/cuda/).  docs/architecture.md.
+ops_sources = rel(glob.glob(os.path.join(ROOT, "csrc", "*.cpp")))
+ops_sources += rel(glob.glob(os.path.join(ROOT, "kernels", "cpu", "*.cpp")))
 if WITH_CUDA:
-    ops_sources += rel(glob.glob(os.path.join(ROOT, "kernels", "*.cu")))
+    ops_sources += rel(glob.glob(os.path.join(ROOT, "kernels", "cuda", "*.cu")))
     Ext = CUDAExtension
     ops_args = {"cxx": cxx_flags, "nvcc": nvcc_flags}
 else:
@@ -112,7 +113,7 @@ else:
 ops_ext = Ext(
     OPS_NAME,
     ops_sources,
-    include_dirs=[os.path.join(ROOT, "csrc"), os.path.join(ROOT, "kernels")],
+    include_dirs=[ROOT, os.path.join(ROOT, "csrc")],
     define_macros=define_macros,
     extra_compile_args=ops_args,
 )
@@ -137,7 +138,7 @@ ops_ext.extra_link_args += ops_extra + omp_flags
 c_ext = CppExtension(
     "torch_act._C",
     rel(glob.glob(os.path.join(ROOT, "csrc", "python", "*.cpp"))),
-    include_dirs=[os.path.join(ROOT, "csrc")],
+    include_dirs=[ROOT, os.path.join(ROOT, "csrc")],
     define_macros=define_macros,
     extra_compile_args={"cxx": cxx_flags},
     libraries=["torch_act"],

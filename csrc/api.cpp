@@ -3,9 +3,9 @@
 
 #include <ATen/core/dispatch/Dispatcher.h>
 
-#include "activations.h"
+#include "kernels/activations.h"
 #include "build_config.h"
-#include "cpu/kernels.h"
+#include "kernels/cpu/cpu_ops.h"
 
 namespace torch_act {
 

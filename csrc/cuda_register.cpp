@@ -3,7 +3,7 @@
 #ifdef TORCH_ACT_WITH_CUDA  // the whole file
 #include <torch/library.h>
 
-#include "../kernels/kernels.h"
+#include "kernels/cuda/cuda_ops.h"
 #include "ops.h"
 
 namespace torch_act {

@@ -21,7 +21,7 @@
 #include <tuple>
 #include <vector>
 
-#include "activations.h"
+#include "kernels/activations.h"
 
 namespace torch_act {
 

@@ -5,9 +5,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include "../activations.h"
-#include "../cpu/kernels.h"
-#include "../torch_act.h"
+#include "kernels/activations.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "torch_act.h"
 
 namespace py = pybind11;
 

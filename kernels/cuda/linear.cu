@@ -28,7 +28,7 @@
 #include "common.cuh"
 #include "gemm.cuh"
 #include "internal.h"
-#include "kernels.h"
+#include "cuda_ops.h"
 
 namespace torch_act {
 namespace cuda {

@@ -2,8 +2,8 @@
 // CPU kernels (csrc/cpu/kernels.h).
 #include <torch/library.h>
 
-#include "../ops.h"
-#include "kernels.h"
+#include "ops.h"
+#include "kernels/cpu/cpu_ops.h"
 
 namespace torch_act {
 namespace {

@@ -13,7 +13,7 @@
 
 #include <ATen/core/Tensor.h>
 
-#include "activations.h"
+#include "../activations.h"
 
 namespace torch_act {
 namespace cuda {

@@ -9,7 +9,7 @@
 
 #include <cstdint>
 
-#include "activations.h"
+#include "../activations.h"
 
 namespace torch_act {
 namespace cuda {

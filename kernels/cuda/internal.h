@@ -4,7 +4,7 @@
 
 #include <ATen/core/Tensor.h>
 
-#include "activations.h"
+#include "../activations.h"
 
 namespace torch_act {
 namespace cuda {

@@ -33,7 +33,7 @@
 
 #include "isa.h"
 #include "kernel_table.h"
-#include "kernels.h"
+#include "cpu_ops.h"
 
 namespace torch_act {
 namespace cpu {

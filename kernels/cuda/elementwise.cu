@@ -27,7 +27,7 @@
 
 #include "common.cuh"
 #include "internal.h"
-#include "kernels.h"
+#include "cuda_ops.h"
 
 namespace torch_act {
 namespace cuda {

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "isa.h"
-#include "kernels.h"
+#include "cpu_ops.h"
 
 #if defined(TORCH_ACT_X86)
 #include <cpuid.h>
