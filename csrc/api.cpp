@@ -3,8 +3,8 @@
 
 #include <ATen/core/dispatch/Dispatcher.h>
 
-#include "kernels/activations.h"
 #include "build_config.h"
+#include "registry.h"
 #include "kernels/cpu/cpu_ops.h"
 
 namespace torch_act {
@@ -65,7 +65,7 @@ BuildInfo build_info() {
 
 std::vector<std::string> activation_names() {
   std::vector<std::string> names;
-  for (const auto& e : kActTable) names.emplace_back(e.name);
+  for (const Activation* a : registered_activations()) names.push_back(a->name);
   return names;
 }
 

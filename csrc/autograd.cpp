@@ -63,11 +63,11 @@ class LinearActFunction : public torch::autograd::Function<LinearActFunction> {
                             c10::string_view activation, std::optional<double> alpha) {
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [out, pre] = call_linear_act_fwd(input, weight, bias, activation, alpha);
-    const Act act = parse_act("linear_act", activation);
+    const Activation& act = parse_act("linear_act", activation);
     const double a = resolve_alpha("linear_act", act, alpha);
-    const Saves saves = act_info(act).saves;
+    const Saves saves = act.saves;
     at::Tensor saved = saves == Saves::Nothing ? pre  // empty
-                       : backward_uses_output(act, a) ? out
+                       : act.backward_uses_output(a) ? out
                                                       : pre;
     ctx->save_for_backward({input, weight, saved});
     ctx->saved_data["act"] = std::string(activation.data(), activation.size());
@@ -124,12 +124,12 @@ class ActivationFunction : public torch::autograd::Function<ActivationFunction> 
                             c10::string_view activation, std::optional<double> alpha) {
     at::AutoDispatchBelowADInplaceOrView guard;
     at::Tensor out = call_activation(input, activation, alpha);
-    const Act act = parse_act("activation", activation);
+    const Activation& act = parse_act("activation", activation);
     const double a = resolve_alpha("activation", act, alpha);
-    const Saves saves = act_info(act).saves;
+    const Saves saves = act.saves;
     // The input itself is the pre-activation: nothing extra to compute or copy.
     at::Tensor saved = saves == Saves::Nothing        ? at::empty({0}, input.options())
-                       : backward_uses_output(act, a) ? out
+                       : act.backward_uses_output(a) ? out
                                                       : input;
     ctx->save_for_backward({saved});
     ctx->saved_data["act"] = std::string(activation.data(), activation.size());

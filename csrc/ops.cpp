@@ -6,36 +6,28 @@
 
 #include <torch/library.h>
 
-#include <sstream>
+#include <cmath>
 
 namespace torch_act {
 
-namespace {
-std::string valid_names() {
-  std::ostringstream os;
-  for (int i = 0; i < kNumActs; ++i) os << (i ? ", " : "") << kActTable[i].name;
-  return os.str();
-}
-}  // namespace
-
-Act parse_act(const char* op, c10::string_view name) {
-  Act act;
-  const std::string s(name.data(), name.size());
-  TORCH_CHECK_VALUE(act_from_name(s.c_str(), &act), op, ": unknown activation '", s,
-                    "'; expected one of: ", valid_names());
-  return act;
+const Activation& parse_act(const char* op, c10::string_view name) {
+  const Activation* act = find_activation(name);
+  TORCH_CHECK_VALUE(act != nullptr, op, ": unknown activation '", std::string(name.data(), name.size()),
+                    "'; expected one of: ", registered_names(),
+                    " (or one defined with torch_act.define_activation / a loaded plugin)");
+  return *act;
 }
 
-double resolve_alpha(const char* op, Act act, std::optional<double> alpha) {
-  const ActInfo& info = act_info(act);
-  if (!alpha.has_value()) return info.default_alpha;
-  TORCH_CHECK_VALUE(info.has_alpha, op, ": activation '", info.name,
+double resolve_alpha(const char* op, const Activation& act, std::optional<double> alpha) {
+  if (!alpha.has_value()) return act.default_alpha;
+  TORCH_CHECK_VALUE(act.has_alpha, op, ": activation '", act.name,
                     "' takes no alpha, got alpha=", *alpha,
-                    " (alpha is the parameter of leaky_relu, elu and softplus)");
+                    " (see torch_act.ACTIVATIONS for the activations that take one)");
   TORCH_CHECK_VALUE(std::isfinite(*alpha), op, ": alpha must be finite, got ", *alpha);
-  if (act == Act::Softplus) {
-    TORCH_CHECK_VALUE(*alpha != 0.0, op, ": softplus beta (alpha) must be non-zero");
-  }
+  TORCH_CHECK_VALUE(std::fabs(*alpha) <= 3.4028234663852886e38, op, ": alpha=", *alpha,
+                    " overflows float32 (the kernels compute in float32 for float32/bfloat16/float16)");
+  TORCH_CHECK_VALUE(!(act.alpha_nonzero && *alpha == 0.0), op, ": ", act.name,
+                    "'s alpha must be non-zero");
   return *alpha;
 }
 
@@ -79,7 +71,7 @@ void check_linear_args(const char* op, const at::Tensor& input, const at::Tensor
   check_layer(op, input, input.size(-1), weight, bias);
 }
 
-std::vector<std::pair<Act, double>> check_mlp_args(
+std::vector<std::pair<const Activation*, double>> check_mlp_args(
     const char* op, const at::Tensor& input, at::TensorList weights,
     const c10::List<std::optional<at::Tensor>>& biases, const std::vector<std::string>& activations,
     const std::vector<std::optional<double>>& alphas) {
@@ -88,13 +80,13 @@ std::vector<std::pair<Act, double>> check_mlp_args(
   TORCH_CHECK_VALUE(biases.size() == L && activations.size() == L && alphas.size() == L, op,
                     ": weights, biases, activations and alphas must have one entry per layer; got ",
                     L, ", ", biases.size(), ", ", activations.size(), ", ", alphas.size());
-  std::vector<std::pair<Act, double>> layers;
+  std::vector<std::pair<const Activation*, double>> layers;
   layers.reserve(L);
   int64_t k = 0;
   for (size_t i = 0; i < L; ++i) {
     const std::string where = std::string(op) + " layer " + std::to_string(i);
-    const Act act = parse_act(where.c_str(), activations[i]);
-    layers.emplace_back(act, resolve_alpha(where.c_str(), act, alphas[i]));
+    const Activation& act = parse_act(where.c_str(), activations[i]);
+    layers.emplace_back(&act, resolve_alpha(where.c_str(), act, alphas[i]));
     if (i == 0) {
       check_linear_args(where.c_str(), input, weights[i], biases.get(i));
     } else {

@@ -21,16 +21,17 @@
 #include <tuple>
 #include <vector>
 
-#include "kernels/activations.h"
+#include "registry.h"
 
 namespace torch_act {
 
-// Parses an activation name; unknown names raise ValueError listing the valid ones.
-Act parse_act(const char* op, c10::string_view name);
+// Looks an activation name up in the registry; unknown names raise ValueError
+// listing the registered ones.
+const Activation& parse_act(const char* op, c10::string_view name);
 
 // The activation's parameter: alpha if given, else the table default.  Raises
 // ValueError when alpha is given to an activation that takes none.
-double resolve_alpha(const char* op, Act act, std::optional<double> alpha);
+double resolve_alpha(const char* op, const Activation& act, std::optional<double> alpha);
 
 // dtype must be float32/float64/bfloat16/float16.
 void check_float_dtype(const char* op, const char* arg, const at::Tensor& t);
@@ -43,7 +44,7 @@ void check_linear_args(const char* op, const at::Tensor& input, const at::Tensor
 at::Tensor flatten_rows(const at::Tensor& input);
 
 // Checks an mlp's arguments layer by layer; returns each layer's (act, alpha).
-std::vector<std::pair<Act, double>> check_mlp_args(
+std::vector<std::pair<const Activation*, double>> check_mlp_args(
     const char* op, const at::Tensor& input, at::TensorList weights,
     const c10::List<std::optional<at::Tensor>>& biases, const std::vector<std::string>& activations,
     const std::vector<std::optional<double>>& alphas);
@@ -84,7 +85,7 @@ struct OpImpls {
                                                          const std::optional<at::Tensor>& bias,
                                                          c10::string_view activation,
                                                          std::optional<double> alpha, bool save) {
-    const Act act = parse_act(op, activation);
+    const Activation& act = parse_act(op, activation);
     const double a = resolve_alpha(op, act, alpha);
     check_linear_args(op, input, weight, bias);
     const at::Tensor x = flatten_rows(input);
@@ -92,10 +93,10 @@ struct OpImpls {
     const auto shape = linear_out_shape(input, n);
     at::Tensor out = at::empty(shape, input.options());
     at::Tensor pre;
-    if (save && !backward_uses_output(act, a)) pre = at::empty(shape, input.options());
+    if (save && !act.backward_uses_output(a)) pre = at::empty(shape, input.options());
     at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
     const int64_t m = x.size(0);
-    K::linear_act_forward(x, weight, b, act, a, rows_view(out, m, n),
+    K::linear_act_forward(x, weight, b, act.kernels, a, rows_view(out, m, n),
                           pre.defined() ? rows_view(pre, m, n) : pre);
     if (!pre.defined() && save) pre = at::empty({0}, input.options());
     return {out, pre};
@@ -107,7 +108,7 @@ struct OpImpls {
       const at::Tensor& saved, c10::string_view activation, std::optional<double> alpha,
       std::array<bool, 3> mask) {
     const char* op = "_linear_act_bwd";
-    const Act act = parse_act(op, activation);
+    const Activation& act = parse_act(op, activation);
     const double a = resolve_alpha(op, act, alpha);
     check_linear_args(op, input, weight, std::nullopt);
     const int64_t n = weight.size(0), k = weight.size(1);
@@ -121,7 +122,7 @@ struct OpImpls {
     TORCH_CHECK(grad_out.device() == input.device(), op, ": grad_out must be on ", input.device(),
                 ", got ", grad_out.device());
     at::Tensor s;
-    if (act_info(act).saves != Saves::Nothing) {
+    if (act.saves != Saves::Nothing) {
       TORCH_CHECK(saved.sizes() == c10::IntArrayRef(shape), op, ": saved must have shape ",
                   c10::IntArrayRef(shape), ", got ", saved.sizes());
       TORCH_CHECK(saved.scalar_type() == input.scalar_type() && saved.device() == input.device(),
@@ -132,7 +133,7 @@ struct OpImpls {
     at::Tensor dx = mask[0] ? at::empty(input.sizes(), opts) : at::empty({0}, opts);
     at::Tensor dw = mask[1] ? at::empty({n, k}, opts) : at::empty({0}, opts);
     at::Tensor db = mask[2] ? at::empty({n}, opts) : at::empty({0}, opts);
-    K::linear_act_backward(rows_reshape(grad_out, x.size(0), n), x, weight, s, act, a,
+    K::linear_act_backward(rows_reshape(grad_out, x.size(0), n), x, weight, s, act.kernels, a,
                            mask[0] ? rows_view(dx, x.size(0), k) : at::Tensor(),
                            mask[1] ? dw : at::Tensor(), mask[2] ? db : at::Tensor());
     return {dx, dw, db};
@@ -171,13 +172,13 @@ struct OpImpls {
       const auto shape = linear_out_shape(input, n);
       at::Tensor out = at::empty(shape, input.options());
       at::Tensor pre;
-      if (save && !backward_uses_output(layers[i].first, layers[i].second))
+      if (save && !layers[i].first->backward_uses_output(layers[i].second))
         pre = at::empty(shape, input.options());
       const std::optional<at::Tensor> b = biases.get(i);
       const at::Tensor x = flatten_rows(h);
       const int64_t m = x.size(0);
       K::linear_act_forward(x, weights[i], b.has_value() ? b->contiguous() : at::Tensor(),
-                            layers[i].first, layers[i].second, rows_view(out, m, n),
+                            layers[i].first->kernels, layers[i].second, rows_view(out, m, n),
                             pre.defined() ? rows_view(pre, m, n) : pre);
       result.push_back(out);
       result.push_back(pre.defined() ? pre : at::empty({0}, input.options()));
@@ -212,8 +213,8 @@ struct OpImpls {
       TORCH_CHECK(g.sizes() == y.sizes(), op, ": grad_out must have shape ", y.sizes(), ", got ",
                   g.sizes());
       at::Tensor s;
-      if (act_info(layers[j].first).saves != Saves::Nothing)
-        s = backward_uses_output(layers[j].first, layers[j].second) ? y : saved[2 * j + 1];
+      if (layers[j].first->saves != Saves::Nothing)
+        s = layers[j].first->backward_uses_output(layers[j].second) ? y : saved[2 * j + 1];
       const bool want_dx = j > 0 || input_grad;
       at::Tensor dx = want_dx ? at::empty(x.sizes(), opts) : at::Tensor();
       dws[j] = at::empty({n, k}, opts);
@@ -222,8 +223,8 @@ struct OpImpls {
       const at::Tensor x2 = flatten_rows(x);
       const int64_t m = x2.size(0);
       K::linear_act_backward(rows_reshape(g, m, n), x2, w,
-                             s.defined() ? rows_view(s.contiguous(), m, n) : s, layers[j].first,
-                             layers[j].second, want_dx ? rows_view(dx, m, k) : dx, dws[j],
+                             s.defined() ? rows_view(s.contiguous(), m, n) : s,
+                             layers[j].first->kernels, layers[j].second, want_dx ? rows_view(dx, m, k) : dx, dws[j],
                              has_bias ? dbs[j] : at::Tensor());
       if (j == 0 && want_dx) dinput = dx;
       g = dx;
@@ -239,27 +240,27 @@ struct OpImpls {
   static at::Tensor activation(const at::Tensor& input, c10::string_view activation,
                                std::optional<double> alpha) {
     const char* op = "activation";
-    const Act act = parse_act(op, activation);
+    const Activation& act = parse_act(op, activation);
     const double a = resolve_alpha(op, act, alpha);
     check_float_dtype(op, "input", input);
-    if (act_info(act).rowwise) {
+    if (act.rowwise != Rowwise::None) {
       TORCH_CHECK(input.dim() >= 1, op, ": ", activation,
                   " needs input with at least 1 dimension, got a 0-d tensor");
     }
     const at::Tensor x = input.contiguous();
     at::Tensor out = at::empty(input.sizes(), input.options());
-    K::activation_forward(x, act, a, out);
+    K::activation_forward(x, act.kernels, a, out);
     return out;
   }
 
   static at::Tensor activation_bwd(const at::Tensor& grad_out, const at::Tensor& saved,
                                    c10::string_view activation, std::optional<double> alpha) {
     const char* op = "_activation_bwd";
-    const Act act = parse_act(op, activation);
+    const Activation& act = parse_act(op, activation);
     const double a = resolve_alpha(op, act, alpha);
     check_float_dtype(op, "grad_out", grad_out);
     at::Tensor s;
-    if (act_info(act).saves != Saves::Nothing) {
+    if (act.saves != Saves::Nothing) {
       TORCH_CHECK(saved.sizes() == grad_out.sizes(), op, ": saved must have shape ",
                   grad_out.sizes(), ", got ", saved.sizes());
       TORCH_CHECK(saved.scalar_type() == grad_out.scalar_type() &&
@@ -268,7 +269,7 @@ struct OpImpls {
       s = saved.contiguous();
     }
     at::Tensor dx = at::empty(grad_out.sizes(), grad_out.options());
-    K::activation_backward(grad_out.contiguous(), s, act, a, dx);
+    K::activation_backward(grad_out.contiguous(), s, act.kernels, a, dx);
     return dx;
   }
 };

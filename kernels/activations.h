@@ -1,28 +1,34 @@
 // torch_act — the activation math, written once.
 //
-// Every activation's value and derivative lives here as a small functor with
-// `forward(z, a)` and `backward(g, s, a)` templated on the number type T.
-// T is float or double on the host and on CUDA devices (half/bfloat16 are
-// widened to float by the kernels), and a SIMD vector type in the vectorised
-// CPU kernels (csrc/cpu/simd.h provides the t_* overloads and operators for
-// it).  Functors therefore use only arithmetic operators, comparisons,
-// `where(mask, a, b)` and the t_* functions below — never `?:` on T.
+// Every activation is one functor: metadata (kName, kFormula, kReference,
+// kHasAlpha, kDefaultAlpha, kSaves, ...) and `forward(z, a)` / `backward(g, s, a)`
+// templated on the number type T.  T is float or double on the host and on
+// CUDA devices (half / bfloat16 are widened to float by the kernels), and a
+// SIMD vector type in the vectorised CPU kernels (kernels/cpu/simd_*.h give
+// the t_* overloads and operators for it).  Functors therefore use only
+// arithmetic operators, comparisons, `where(mask, a, b)` and the t_* functions
+// below — never `?:` or `if` on T.
 //
 // `s` in backward is the tensor the op saved: the activation's output y when
-// `saves == Saves::Output` (or OutputIfAlphaNonNeg with alpha >= 0), the
+// `kSaves == Saves::Output` (or OutputIfAlphaNonNeg with alpha >= 0), the
 // pre-activation z otherwise.  Row activations (softmax, log_softmax) have
-// kRowwise = true and no elementwise forward/backward: their kernels work on a
-// whole row (see softmax_* helpers at the bottom).
+// kRowwise != 0 and no elementwise forward/backward: their kernels work on a
+// whole row.
 //
-// Adding an activation: one functor below, one row in kActTable, one case in
-// dispatch_act.  Names, defaults and the save policy reach Python from the
-// table (torch_act._C.activations()), so the tests pick it up automatically.
+// A functor becomes an activation by registration (csrc/registry.h): the
+// built-ins below are listed once in TORCH_ACT_BUILTIN_ACTIVATIONS, and every
+// kernel set (each CPU ISA path, CUDA) is instantiated from that list; a
+// user's plugin registers its own functor through the same call
+// (torch_act/activation.h, docs/custom_activations.md).  Adding a built-in:
+// one functor below and one entry in that list.  Names, defaults, formulas and
+// the torch reference reach Python from the registry (torch_act.ACTIVATIONS),
+// so the tests, docs table and plots pick it up.
 #pragma once
 
 #include <math.h>
 
 #include <cstdint>
-#include <cstring>
+#include <type_traits>
 
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #define TA_HD __host__ __device__ __forceinline__
@@ -34,88 +40,28 @@
 
 namespace torch_act {
 
-enum class Act : int {
-  Identity = 0,
-  Relu,
-  LeakyRelu,
-  Sigmoid,
-  Tanh,
-  Softmax,
-  LogSoftmax,
-  Gelu,
-  GeluTanh,
-  Silu,
-  Elu,
-  Softplus,
-  Mish,
-  Hardswish,
-  kCount
-};
-
 // What the backward needs saved from the forward.
 enum class Saves : int {
-  Nothing = 0,          // derivative is constant (identity)
-  Output = 1,           // derivative written in terms of y = act(z)
-  Input = 2,            // derivative needs the pre-activation z
+  Nothing = 0,              // derivative is constant (identity)
+  Output = 1,               // derivative written in terms of y = act(z)
+  Input = 2,                // derivative needs the pre-activation z
   OutputIfAlphaNonNeg = 3,  // y when alpha >= 0 (sign of y == sign of z), else z
 };
 
-struct ActInfo {
-  const char* name;
-  Act act;
-  bool has_alpha;        // the activation takes a parameter
-  double default_alpha;  // its default (ignored when !has_alpha)
-  Saves saves;
-  bool rowwise;          // softmax-like: normalises over the last dim
-  const char* formula;   // for docs / plots
+// Row activations normalise over the last dim; only the built-ins have them.
+enum class Rowwise : int { None = 0, Softmax = 1, LogSoftmax = 2 };
+
+// Defaults for the metadata; a functor derives from it and overrides what differs.
+struct ActivationBase {
+  static constexpr const char* kFormula = "";    // for docs and plots
+  static constexpr const char* kReference = "";  // the same in PyTorch, a Python expression in z, a
+  static constexpr bool kHasAlpha = false;       // the activation takes a parameter
+  static constexpr double kDefaultAlpha = 0.0;   // its default (ignored when !kHasAlpha)
+  static constexpr bool kAlphaNonZero = false;   // alpha = 0 is refused (e.g. softplus' beta)
+  static constexpr Saves kSaves = Saves::Input;
+  static constexpr Rowwise kRowwise = Rowwise::None;
 };
 
-// The one table: name <-> enum <-> default alpha <-> save policy.
-constexpr ActInfo kActTable[] = {
-    {"identity", Act::Identity, false, 0.0, Saves::Nothing, false, "z"},
-    {"relu", Act::Relu, false, 0.0, Saves::Output, false, "max(0, z)"},
-    {"leaky_relu", Act::LeakyRelu, true, 0.01, Saves::OutputIfAlphaNonNeg, false,
-     "z if z > 0 else a*z"},
-    {"sigmoid", Act::Sigmoid, false, 0.0, Saves::Output, false, "1 / (1 + exp(-z))"},
-    {"tanh", Act::Tanh, false, 0.0, Saves::Output, false, "tanh(z)"},
-    {"softmax", Act::Softmax, false, 0.0, Saves::Output, true,
-     "exp(z_i) / sum_j exp(z_j)"},
-    {"log_softmax", Act::LogSoftmax, false, 0.0, Saves::Output, true,
-     "z_i - log(sum_j exp(z_j))"},
-    {"gelu", Act::Gelu, false, 0.0, Saves::Input, false,
-     "z * 0.5 * (1 + erf(z / sqrt(2)))"},
-    {"gelu_tanh", Act::GeluTanh, false, 0.0, Saves::Input, false,
-     "0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))"},
-    {"silu", Act::Silu, false, 0.0, Saves::Input, false, "z * sigmoid(z)"},
-    {"elu", Act::Elu, true, 1.0, Saves::Input, false, "z if z > 0 else a*(exp(z) - 1)"},
-    {"softplus", Act::Softplus, true, 1.0, Saves::Input, false,
-     "log(1 + exp(a*z)) / a  (z if a*z > 20)"},
-    {"mish", Act::Mish, false, 0.0, Saves::Input, false, "z * tanh(softplus(z))"},
-    {"hardswish", Act::Hardswish, false, 0.0, Saves::Input, false,
-     "z * clamp(z + 3, 0, 6) / 6"},
-};
-constexpr int kNumActs = static_cast<int>(sizeof(kActTable) / sizeof(kActTable[0]));
-static_assert(kNumActs == static_cast<int>(Act::kCount), "kActTable must list every Act");
-
-constexpr const ActInfo& act_info(Act a) { return kActTable[static_cast<int>(a)]; }
-
-// Returns false when `name` is unknown.
-inline bool act_from_name(const char* name, Act* out) {
-  for (const auto& e : kActTable) {
-    if (std::strcmp(e.name, name) == 0) {
-      *out = e.act;
-      return true;
-    }
-  }
-  return false;
-}
-
-// Does the backward read the output (true) or the pre-activation (false)?
-// (For Saves::Nothing the answer does not matter; we report output.)
-constexpr bool backward_uses_output(Act a, double alpha) {
-  return act_info(a).saves == Saves::Output || act_info(a).saves == Saves::Nothing ||
-         (act_info(a).saves == Saves::OutputIfAlphaNonNeg && alpha >= 0.0);
-}
 
 // ---------------------------------------------------------------------------
 // Scalar math: overloads for float and double.  SIMD types add their own
@@ -126,14 +72,26 @@ TA_HD float t_exp(float x) { return expf(x); }
 TA_HD double t_exp(double x) { return exp(x); }
 TA_HD float t_expm1(float x) { return expm1f(x); }
 TA_HD double t_expm1(double x) { return expm1(x); }
+TA_HD float t_log(float x) { return logf(x); }
+TA_HD double t_log(double x) { return log(x); }
 TA_HD float t_log1p(float x) { return log1pf(x); }
 TA_HD double t_log1p(double x) { return log1p(x); }
 TA_HD float t_tanh(float x) { return tanhf(x); }
 TA_HD double t_tanh(double x) { return tanh(x); }
 TA_HD float t_erf(float x) { return erff(x); }
 TA_HD double t_erf(double x) { return erf(x); }
+TA_HD float t_abs(float x) { return fabsf(x); }
+TA_HD double t_abs(double x) { return fabs(x); }
+TA_HD float t_sin(float x) { return sinf(x); }
+TA_HD double t_sin(double x) { return sin(x); }
+TA_HD float t_cos(float x) { return cosf(x); }
+TA_HD double t_cos(double x) { return cos(x); }
+TA_HD float t_sqrt(float x) { return sqrtf(x); }
+TA_HD double t_sqrt(double x) { return sqrt(x); }
 TA_HD float where(bool c, float a, float b) { return c ? a : b; }
 TA_HD double where(bool c, double a, double b) { return c ? a : b; }
+// Composites, for any T with the primitives above.
+template <class T> TA_HD T t_sigmoid(T x) { return T(1) / (T(1) + t_exp(-x)); }
 
 }  // namespace act_math
 
@@ -141,59 +99,85 @@ namespace acts {
 using namespace act_math;
 
 // Each functor: forward(z, a) -> y;  backward(g, s, a) -> dL/dz where g = dL/dy
-// and s is y or z according to `saves` above.
+// and s is y or z according to kSaves.  NaN / inf / kink semantics follow the
+// PyTorch function in kReference (tested against it for every activation).
 
-struct Identity {
-  static constexpr Act kind = Act::Identity;
-  static constexpr bool kRowwise = false;
+struct Identity : ActivationBase {
+  static constexpr const char* kName = "identity";
+  static constexpr const char* kFormula = "z";
+  static constexpr const char* kReference = "z";
+  static constexpr Saves kSaves = Saves::Nothing;
   template <class T> TA_HD static T forward(T z, T) { return z; }
   template <class T> TA_HD static T backward(T g, T, T) { return g; }
 };
 
-struct Relu {
-  static constexpr Act kind = Act::Relu;
-  static constexpr bool kRowwise = false;
+struct Relu : ActivationBase {
+  static constexpr const char* kName = "relu";
+  static constexpr const char* kFormula = "max(0, z)";
+  static constexpr const char* kReference = "torch.relu(z)";
+  static constexpr Saves kSaves = Saves::Output;
   // z < 0 -> 0, else z (NaN propagates, as torch.relu)
   template <class T> TA_HD static T forward(T z, T) { return where(z < T(0), T(0), z); }
   // as threshold_backward: y <= 0 -> 0
   template <class T> TA_HD static T backward(T g, T y, T) { return where(y <= T(0), T(0), g); }
 };
 
-struct LeakyRelu {
-  static constexpr Act kind = Act::LeakyRelu;
-  static constexpr bool kRowwise = false;
+struct LeakyRelu : ActivationBase {
+  static constexpr const char* kName = "leaky_relu";
+  static constexpr const char* kFormula = "z if z > 0 else a*z";
+  static constexpr const char* kReference = "F.leaky_relu(z, a)";
+  static constexpr bool kHasAlpha = true;
+  static constexpr double kDefaultAlpha = 0.01;
+  static constexpr Saves kSaves = Saves::OutputIfAlphaNonNeg;
   template <class T> TA_HD static T forward(T z, T a) { return where(z > T(0), z, z * a); }
   // s is y (a >= 0) or z (a < 0): either way s > 0 <=> z > 0
   template <class T> TA_HD static T backward(T g, T s, T a) { return where(s > T(0), g, g * a); }
 };
 
-struct Sigmoid {
-  static constexpr Act kind = Act::Sigmoid;
-  static constexpr bool kRowwise = false;
-  template <class T> TA_HD static T forward(T z, T) { return T(1) / (T(1) + t_exp(-z)); }
+struct Sigmoid : ActivationBase {
+  static constexpr const char* kName = "sigmoid";
+  static constexpr const char* kFormula = "1 / (1 + exp(-z))";
+  static constexpr const char* kReference = "torch.sigmoid(z)";
+  static constexpr Saves kSaves = Saves::Output;
+  template <class T> TA_HD static T forward(T z, T) { return t_sigmoid(z); }
   template <class T> TA_HD static T backward(T g, T y, T) { return g * y * (T(1) - y); }
 };
 
-struct Tanh {
-  static constexpr Act kind = Act::Tanh;
-  static constexpr bool kRowwise = false;
+struct Tanh : ActivationBase {
+  static constexpr const char* kName = "tanh";
+  static constexpr const char* kFormula = "tanh(z)";
+  static constexpr const char* kReference = "torch.tanh(z)";
+  static constexpr Saves kSaves = Saves::Output;
   template <class T> TA_HD static T forward(T z, T) { return t_tanh(z); }
   template <class T> TA_HD static T backward(T g, T y, T) { return g * (T(1) - y * y); }
 };
 
-struct Softmax {
-  static constexpr Act kind = Act::Softmax;
-  static constexpr bool kRowwise = true;
+// Row activations: the kernels do the rows (max, sum of exp, normalise);
+// forward / backward here are never called on elements.
+struct Softmax : ActivationBase {
+  static constexpr const char* kName = "softmax";
+  static constexpr const char* kFormula = "exp(z_i) / sum_j exp(z_j)";
+  static constexpr const char* kReference = "torch.softmax(z, -1)";
+  static constexpr Saves kSaves = Saves::Output;
+  static constexpr Rowwise kRowwise = Rowwise::Softmax;
+  template <class T> TA_HD static T forward(T z, T) { return z; }
+  template <class T> TA_HD static T backward(T g, T, T) { return g; }
 };
 
-struct LogSoftmax {
-  static constexpr Act kind = Act::LogSoftmax;
-  static constexpr bool kRowwise = true;
+struct LogSoftmax : ActivationBase {
+  static constexpr const char* kName = "log_softmax";
+  static constexpr const char* kFormula = "z_i - log(sum_j exp(z_j))";
+  static constexpr const char* kReference = "torch.log_softmax(z, -1)";
+  static constexpr Saves kSaves = Saves::Output;
+  static constexpr Rowwise kRowwise = Rowwise::LogSoftmax;
+  template <class T> TA_HD static T forward(T z, T) { return z; }
+  template <class T> TA_HD static T backward(T g, T, T) { return g; }
 };
 
-struct Gelu {
-  static constexpr Act kind = Act::Gelu;
-  static constexpr bool kRowwise = false;
+struct Gelu : ActivationBase {
+  static constexpr const char* kName = "gelu";
+  static constexpr const char* kFormula = "z * 0.5 * (1 + erf(z / sqrt(2)))";
+  static constexpr const char* kReference = "F.gelu(z)";
   template <class T> TA_HD static T forward(T z, T) {
     return z * T(0.5) * (T(1) + t_erf(z * T(0.70710678118654752440)));
   }
@@ -204,9 +188,10 @@ struct Gelu {
   }
 };
 
-struct GeluTanh {
-  static constexpr Act kind = Act::GeluTanh;
-  static constexpr bool kRowwise = false;
+struct GeluTanh : ActivationBase {
+  static constexpr const char* kName = "gelu_tanh";
+  static constexpr const char* kFormula = "0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))";
+  static constexpr const char* kReference = "F.gelu(z, approximate='tanh')";
   template <class T> TA_HD static T forward(T z, T) {
     const T inner = T(0.79788456080286535588) * (z + T(0.044715) * z * z * z);  // sqrt(2/pi)
     return T(0.5) * z * (T(1) + t_tanh(inner));
@@ -220,29 +205,39 @@ struct GeluTanh {
   }
 };
 
-struct Silu {
-  static constexpr Act kind = Act::Silu;
-  static constexpr bool kRowwise = false;
+struct Silu : ActivationBase {
+  static constexpr const char* kName = "silu";
+  static constexpr const char* kFormula = "z * sigmoid(z)";
+  static constexpr const char* kReference = "F.silu(z)";
   template <class T> TA_HD static T forward(T z, T) { return z / (T(1) + t_exp(-z)); }
   template <class T> TA_HD static T backward(T g, T z, T) {
-    const T s = T(1) / (T(1) + t_exp(-z));
+    const T s = t_sigmoid(z);
     return g * s * (T(1) + z * (T(1) - s));
   }
 };
 
-struct Elu {
-  static constexpr Act kind = Act::Elu;
-  static constexpr bool kRowwise = false;
-  template <class T> TA_HD static T forward(T z, T a) { return where(z > T(0), z, a * t_expm1(z)); }
+// torch's elu family (elu, selu, celu): x <= 0 ? neg branch : pos branch, so
+// NaN takes the positive branch (gradient g * scale, as torch's elu_backward).
+struct Elu : ActivationBase {
+  static constexpr const char* kName = "elu";
+  static constexpr const char* kFormula = "z if z > 0 else a*(exp(z) - 1)";
+  static constexpr const char* kReference = "F.elu(z, a)";
+  static constexpr bool kHasAlpha = true;
+  static constexpr double kDefaultAlpha = 1.0;
+  template <class T> TA_HD static T forward(T z, T a) { return where(z <= T(0), a * t_expm1(z), z); }
   template <class T> TA_HD static T backward(T g, T z, T a) {
-    return where(z > T(0), g, g * a * t_exp(z));  // NaN propagates, as torch's
+    return where(z <= T(0), g * a * t_exp(z), g);
   }
 };
 
 // softplus with beta = a and PyTorch's threshold 20: linear where a*z > 20.
-struct Softplus {
-  static constexpr Act kind = Act::Softplus;
-  static constexpr bool kRowwise = false;
+struct Softplus : ActivationBase {
+  static constexpr const char* kName = "softplus";
+  static constexpr const char* kFormula = "log(1 + exp(a*z)) / a  (z if a*z > 20)";
+  static constexpr const char* kReference = "F.softplus(z, a)";
+  static constexpr bool kHasAlpha = true;
+  static constexpr double kDefaultAlpha = 1.0;
+  static constexpr bool kAlphaNonZero = true;
   template <class T> TA_HD static T forward(T z, T a) {
     const T az = z * a;
     // clamp the argument of exp in the (discarded) linear branch so SIMD
@@ -256,54 +251,196 @@ struct Softplus {
 };
 
 // mish(z) = z * tanh(log1p(exp(z)))  (as torch.nn.functional.mish)
-struct Mish {
-  static constexpr Act kind = Act::Mish;
-  static constexpr bool kRowwise = false;
+struct Mish : ActivationBase {
+  static constexpr const char* kName = "mish";
+  static constexpr const char* kFormula = "z * tanh(softplus(z))";
+  static constexpr const char* kReference = "F.mish(z)";
   template <class T> TA_HD static T forward(T z, T) { return z * t_tanh(t_log1p(t_exp(z))); }
   template <class T> TA_HD static T backward(T g, T z, T) {
     const T tsp = t_tanh(t_log1p(t_exp(z)));
-    const T sig = T(1) / (T(1) + t_exp(-z));
+    const T sig = t_sigmoid(z);
     return g * (tsp + z * sig * (T(1) - tsp * tsp));
   }
 };
 
-struct Hardswish {
-  static constexpr Act kind = Act::Hardswish;
-  static constexpr bool kRowwise = false;
+struct Hardswish : ActivationBase {
+  static constexpr const char* kName = "hardswish";
+  static constexpr const char* kFormula = "z * clamp(z + 3, 0, 6) / 6";
+  static constexpr const char* kReference = "F.hardswish(z)";
   template <class T> TA_HD static T forward(T z, T) {
     // z * 0 (not 0) below -3: -inf gives NaN and -5 gives -0, as torch's hardswish
     return where(z <= T(-3), z * T(0), where(z >= T(3), z, z * (z + T(3)) * T(1.0 / 6.0)));
   }
   template <class T> TA_HD static T backward(T g, T z, T) {
-    // as torch's hardswish_backward: 0 at z = -3, g at z = 3, NaN propagates
-    return where(z <= T(-3), T(0), where(z >= T(3), g, g * (z * T(1.0 / 3.0) + T(0.5))));
+    // as torch's hardswish_backward: 0 at z <= -3, g/3 z + g/2 below 3, else g
+    // (so NaN gives g)
+    return where(z <= T(-3), T(0), where(z < T(3), g * (z * T(1.0 / 3.0) + T(0.5)), g));
   }
+};
+
+struct Relu6 : ActivationBase {
+  static constexpr const char* kName = "relu6";
+  static constexpr const char* kFormula = "min(max(0, z), 6)";
+  static constexpr const char* kReference = "F.relu6(z)";
+  static constexpr Saves kSaves = Saves::Output;
+  template <class T> TA_HD static T forward(T z, T) {
+    return where(z < T(0), T(0), where(z > T(6), T(6), z));  // NaN propagates
+  }
+  // as hardtanh_backward: 0 where z <= 0 or z >= 6 (y in (0, 6) <=> z in (0, 6))
+  template <class T> TA_HD static T backward(T g, T y, T) {
+    return where(y <= T(0), T(0), where(y >= T(6), T(0), g));
+  }
+};
+
+struct Hardsigmoid : ActivationBase {
+  static constexpr const char* kName = "hardsigmoid";
+  static constexpr const char* kFormula = "min(max(0, z + 3), 6) / 6";
+  static constexpr const char* kReference = "F.hardsigmoid(z)";
+  static constexpr Saves kSaves = Saves::Output;
+  template <class T> TA_HD static T forward(T z, T) {
+    const T u = z + T(3);
+    return where(u < T(0), T(0), where(u > T(6), T(6), u)) * T(1.0 / 6.0);
+  }
+  // g/6 where -3 < z < 3, i.e. 0 < y < 1 (NaN gives 0, as torch's)
+  template <class T> TA_HD static T backward(T g, T y, T) {
+    return where(y > T(0), where(y < T(1), g * T(1.0 / 6.0), T(0)), T(0));
+  }
+};
+
+struct Selu : ActivationBase {
+  static constexpr const char* kName = "selu";
+  static constexpr const char* kFormula = "scale * (z if z > 0 else alpha*(exp(z) - 1))";
+  static constexpr const char* kReference = "F.selu(z)";
+  static constexpr double kAlpha = 1.6732632423543772848170429916717;
+  static constexpr double kScale = 1.0507009873554804934193349852946;
+  template <class T> TA_HD static T forward(T z, T) {
+    return where(z <= T(0), T(kAlpha * kScale) * t_expm1(z), T(kScale) * z);
+  }
+  template <class T> TA_HD static T backward(T g, T z, T) {
+    return where(z <= T(0), g * T(kAlpha * kScale) * t_exp(z), g * T(kScale));
+  }
+};
+
+struct Celu : ActivationBase {
+  static constexpr const char* kName = "celu";
+  static constexpr const char* kFormula = "z if z > 0 else a*(exp(z/a) - 1)";
+  static constexpr const char* kReference = "F.celu(z, a)";
+  static constexpr bool kHasAlpha = true;
+  static constexpr double kDefaultAlpha = 1.0;
+  static constexpr bool kAlphaNonZero = true;
+  template <class T> TA_HD static T forward(T z, T a) {
+    return where(z <= T(0), a * t_expm1(z / a), z);
+  }
+  template <class T> TA_HD static T backward(T g, T z, T a) {
+    return where(z <= T(0), g * t_exp(z / a), g);
+  }
+};
+
+struct Softsign : ActivationBase {
+  static constexpr const char* kName = "softsign";
+  static constexpr const char* kFormula = "z / (1 + |z|)";
+  static constexpr const char* kReference = "F.softsign(z)";
+  template <class T> TA_HD static T forward(T z, T) { return z / (T(1) + t_abs(z)); }
+  // 1/(1+|z|) - |z|/(1+|z|)^2 (= 1/(1+|z|)^2), written as torch's composite
+  // autograd evaluates it so that +-inf gives NaN as there
+  template <class T> TA_HD static T backward(T g, T z, T) {
+    const T d = T(1) + t_abs(z);
+    return g / d - g * t_abs(z) / (d * d);
+  }
+};
+
+// log(sigmoid(z)) = min(z, 0) - log1p(exp(-|z|)), as torch's log_sigmoid
+struct LogSigmoid : ActivationBase {
+  static constexpr const char* kName = "logsigmoid";
+  static constexpr const char* kFormula = "log(1 / (1 + exp(-z)))";
+  static constexpr const char* kReference = "F.logsigmoid(z)";
+  template <class T> TA_HD static T forward(T z, T) {
+    return where(z < T(0), z, T(0)) - t_log1p(t_exp(-t_abs(z)));
+  }
+  template <class T> TA_HD static T backward(T g, T z, T) {
+    const T e = t_exp(-t_abs(z));
+    const T q = e / (T(1) + e);
+    return where(z < T(0), g * (T(1) - q), g * q);
+  }
+};
+
+struct Tanhshrink : ActivationBase {
+  static constexpr const char* kName = "tanhshrink";
+  static constexpr const char* kFormula = "z - tanh(z)";
+  static constexpr const char* kReference = "F.tanhshrink(z)";
+  template <class T> TA_HD static T forward(T z, T) { return z - t_tanh(z); }
+  template <class T> TA_HD static T backward(T g, T z, T) {
+    const T t = t_tanh(z);
+    return g * t * t;
+  }
+};
+
+// relu(z)^2 (Primer; modded-nanoGPT)
+struct SquaredRelu : ActivationBase {
+  static constexpr const char* kName = "squared_relu";
+  static constexpr const char* kFormula = "max(0, z)^2";
+  static constexpr const char* kReference = "torch.relu(z) ** 2";
+  template <class T> TA_HD static T forward(T z, T) {
+    const T r = where(z < T(0), T(0), z);
+    return r * r;
+  }
+  template <class T> TA_HD static T backward(T g, T z, T) {
+    return where(z < T(0), T(0), T(2) * z * g);
+  }
+};
+
+// sin(a z), a = omega_0 (SIREN)
+struct Sin : ActivationBase {
+  static constexpr const char* kName = "sin";
+  static constexpr const char* kFormula = "sin(a*z)";
+  static constexpr const char* kReference = "torch.sin(a * z)";
+  static constexpr bool kHasAlpha = true;
+  static constexpr double kDefaultAlpha = 1.0;
+  template <class T> TA_HD static T forward(T z, T a) { return t_sin(a * z); }
+  template <class T> TA_HD static T backward(T g, T z, T a) { return g * a * t_cos(a * z); }
 };
 
 }  // namespace acts
 
-// Turns the runtime enum into a compile-time functor type:
-//   dispatch_act(act, [&](auto op) { using Op = decltype(op); ... Op::forward(z, a) ... });
-// Callers handle row activations with `if constexpr (Op::kRowwise)`.
-template <class F>
-TA_HOST_DEVICE inline decltype(auto) dispatch_act(Act act, F&& f) {
-  switch (act) {
-    case Act::Relu: return f(acts::Relu{});
-    case Act::LeakyRelu: return f(acts::LeakyRelu{});
-    case Act::Sigmoid: return f(acts::Sigmoid{});
-    case Act::Tanh: return f(acts::Tanh{});
-    case Act::Softmax: return f(acts::Softmax{});
-    case Act::LogSoftmax: return f(acts::LogSoftmax{});
-    case Act::Gelu: return f(acts::Gelu{});
-    case Act::GeluTanh: return f(acts::GeluTanh{});
-    case Act::Silu: return f(acts::Silu{});
-    case Act::Elu: return f(acts::Elu{});
-    case Act::Softplus: return f(acts::Softplus{});
-    case Act::Mish: return f(acts::Mish{});
-    case Act::Hardswish: return f(acts::Hardswish{});
-    case Act::Identity:
-    default: return f(acts::Identity{});
+// The built-ins, in registration order (the order of torch_act.ACTIVATIONS).
+// Every kernel set is instantiated from this list (X(functor)); nothing else
+// lists activations.
+#define TORCH_ACT_BUILTIN_ACTIVATIONS(X)                                                  \
+  X(Identity) X(Relu) X(LeakyRelu) X(Sigmoid) X(Tanh) X(Softmax) X(LogSoftmax) X(Gelu)    \
+  X(GeluTanh) X(Silu) X(Elu) X(Softplus) X(Mish) X(Hardswish) X(Relu6) X(Hardsigmoid)     \
+  X(Selu) X(Celu) X(Softsign) X(LogSigmoid) X(Tanhshrink) X(SquaredRelu) X(Sin)
+
+template <class... Ts>
+struct TypeList {};
+#define TORCH_ACT_LIST_ENTRY_(F) acts::F,
+using BuiltinActivations = TypeList<TORCH_ACT_BUILTIN_ACTIVATIONS(TORCH_ACT_LIST_ENTRY_) void>;
+#undef TORCH_ACT_LIST_ENTRY_
+
+#define TORCH_ACT_COUNT_ONE_(F) +1
+constexpr int kNumBuiltinActivations = 0 TORCH_ACT_BUILTIN_ACTIVATIONS(TORCH_ACT_COUNT_ONE_);
+#undef TORCH_ACT_COUNT_ONE_
+
+// f(Functor{}) for the built-in at position idx (nothing when out of range):
+// the CUDA GEMM epilogue's runtime choice among the built-ins.
+template <class F, class T0, class... Ts>
+TA_HOST_DEVICE inline void visit_builtin_(int idx, F& f, TypeList<T0, Ts...>) {
+  if constexpr (!std::is_void<T0>::value) {
+    if (idx == 0)
+      f(T0{});
+    else
+      visit_builtin_(idx - 1, f, TypeList<Ts...>{});
   }
+}
+template <class F>
+TA_HOST_DEVICE inline void visit_builtin(int idx, F&& f) {
+  visit_builtin_(idx, f, BuiltinActivations{});
+}
+
+// Does the backward read the output (true) or the pre-activation (false)?
+// (For Saves::Nothing the answer does not matter; we report output.)
+constexpr bool saves_output(Saves s, double alpha) {
+  return s == Saves::Output || s == Saves::Nothing ||
+         (s == Saves::OutputIfAlphaNonNeg && alpha >= 0.0);
 }
 
 }  // namespace torch_act

@@ -7,6 +7,7 @@ Hand-written CPU (and, when built with CUDA, GPU) kernels compute
 """
 import os as _os
 from collections import namedtuple as _namedtuple
+from collections.abc import Mapping as _Mapping
 
 import torch as _torch
 
@@ -22,11 +23,51 @@ _torch.ops.load_library(LIBRARY_PATH)
 from . import _C  # noqa: E402  (links against libtorch_act.so)
 
 ActivationSpec = _namedtuple(
-    "ActivationSpec", ["name", "has_alpha", "default_alpha", "saves", "rowwise", "formula"]
+    "ActivationSpec",
+    ["name", "has_alpha", "default_alpha", "saves", "rowwise", "formula", "reference", "builtin",
+     "origin", "alpha_nonzero", "cpu_isas", "cuda"],
 )
 
-#: Every activation, by name, in the order of the C++ table (csrc/activations.h).
-ACTIVATIONS = {d["name"]: ActivationSpec(**d) for d in _C.activations()}
+
+class _Activations(_Mapping):
+    """The activation registry, read live from C++ (csrc/registry.h): the
+    built-ins first, then every activation a loaded plugin or
+    ``torch_act.define_activation`` registered, in registration order."""
+
+    def __init__(self):
+        self._n = -1
+        self._specs = {}
+        self._refresh()
+
+    def _refresh(self):
+        # (torch.compile traces lookups of names seen before from the cache:
+        # the count query is a pybind call dynamo cannot trace)
+        if not _torch.compiler.is_compiling():
+            n = _C.num_activations()
+            if n != self._n:
+                self._specs = {d["name"]: ActivationSpec(**d) for d in _C.activations()}
+                self._n = n
+        return self._specs
+
+    def __getitem__(self, name):
+        spec = self._specs.get(name)
+        return spec if spec is not None else self._refresh()[name]
+
+    def __contains__(self, name):
+        return name in self._specs or name in self._refresh()
+
+    def __iter__(self):
+        return iter(self._refresh())
+
+    def __len__(self):
+        return len(self._refresh())
+
+    def __repr__(self):
+        return f"ACTIVATIONS({', '.join(self._refresh())})"
+
+
+#: Every registered activation, by name (a live, read-only mapping).
+ACTIVATIONS = _Activations()
 
 __version__ = _C.build_info()["version"]
 

@@ -5,7 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include "kernels/activations.h"
+#include "registry.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "torch_act.h"
 
@@ -25,22 +25,34 @@ PYBIND11_MODULE(_C, m) {
   });
   m.def("activations", [] {
     py::list out;
-    for (const auto& e : torch_act::kActTable) {
+    for (const torch_act::Activation* e : torch_act::registered_activations()) {
       py::dict d;
-      d["name"] = e.name;
-      d["has_alpha"] = e.has_alpha;
-      d["default_alpha"] = e.has_alpha ? py::object(py::float_(e.default_alpha)) : py::none();
-      const char* saves = e.saves == torch_act::Saves::Nothing  ? "nothing"
-                          : e.saves == torch_act::Saves::Output ? "output"
-                          : e.saves == torch_act::Saves::Input  ? "input"
-                                                                : "output_if_alpha_nonneg";
+      d["name"] = e->name;
+      d["has_alpha"] = e->has_alpha;
+      d["default_alpha"] = e->has_alpha ? py::object(py::float_(e->default_alpha)) : py::none();
+      const char* saves = e->saves == torch_act::Saves::Nothing  ? "nothing"
+                          : e->saves == torch_act::Saves::Output ? "output"
+                          : e->saves == torch_act::Saves::Input  ? "input"
+                                                                 : "output_if_alpha_nonneg";
       d["saves"] = saves;
-      d["rowwise"] = e.rowwise;
-      d["formula"] = e.formula;
+      d["rowwise"] = e->rowwise != torch_act::Rowwise::None;
+      d["formula"] = e->formula;
+      d["reference"] = e->reference;
+      d["builtin"] = e->builtin;
+      d["origin"] = e->origin;
+      d["alpha_nonzero"] = e->alpha_nonzero;
+      py::list isas;
+      const char* names[] = {"portable", "avx2", "avx512", "amx"};
+      for (int i = 0; i < torch_act::kNumCpuIsas; ++i)
+        if (e->kernels.cpu[i]) isas.append(names[i]);
+      d["cpu_isas"] = isas;
+      d["cuda"] = e->kernels.cuda != nullptr;
       out.append(d);
     }
     return out;
   });
+  m.def("num_activations", [] { return torch_act::registered_activations().size(); },
+        "how many activations are registered (built-ins + plugins loaded so far)");
   m.def("compiled_cpu_isas", &torch_act::cpu::compiled_isas);
   m.def("supported_cpu_isas", &torch_act::cpu::supported_isas);
   m.def("cpu_isa", &torch_act::cpu::current_isa);

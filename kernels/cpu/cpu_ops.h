@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "../activations.h"
+#include "../kernel_set.h"
 
 namespace torch_act {
 namespace cpu {
@@ -25,25 +25,25 @@ namespace cpu {
 //   out [M, N] contiguous.  preact: undefined, or [M, N] contiguous and then it
 //   receives z = x . w^T + b (the value before the activation).
 //   Softmax / log_softmax normalise each row of `out` over its N entries.
-void linear_act_forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, Act act,
+void linear_act_forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const KernelSet& act,
                         double alpha, const at::Tensor& out, const at::Tensor& preact);
 
 // Backward of out = act(x . w^T + b), given g = dL/dout [M, N] (any strides).
 //   s: what the forward saved, [M, N] contiguous: out when
-//      backward_uses_output(act, alpha), else the pre-activation z; undefined
+//      the activation saves its output (registry: backward_uses_output), else the pre-activation z; undefined
 //      for Saves::Nothing (identity).
 //   dx [M, K], dw [N, K], db [N]: contiguous outputs, each undefined when not
 //   wanted.  db is reduced deterministically (no atomics, fixed order).
 void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Tensor& w,
-                         const at::Tensor& s, Act act, double alpha, const at::Tensor& dx,
+                         const at::Tensor& s, const KernelSet& act, double alpha, const at::Tensor& dx,
                          const at::Tensor& dw, const at::Tensor& db);
 
 // out = act(x), elementwise; row activations over the last dim.
 //   x and out contiguous, same shape (rows = numel / size(-1)).
-void activation_forward(const at::Tensor& x, Act act, double alpha, const at::Tensor& out);
+void activation_forward(const at::Tensor& x, const KernelSet& act, double alpha, const at::Tensor& out);
 
 // dx = g * act'(s)  (s as in linear_act_backward); all contiguous, same shape.
-void activation_backward(const at::Tensor& g, const at::Tensor& s, Act act, double alpha,
+void activation_backward(const at::Tensor& g, const at::Tensor& s, const KernelSet& act, double alpha,
                          const at::Tensor& dx);
 
 // How many distinct threads one at::parallel_for of ours runs on right now
@@ -61,7 +61,11 @@ struct MicroPeak {
 };
 MicroPeak micro_peak(double seconds);
 
-// Runtime ISA selection (csrc/cpu/isa.cpp).
+// The kernels of built-in activation `index` (TORCH_ACT_BUILTIN_ACTIVATIONS
+// order) for CPU path `isa`, or nullptr when this build lacks that path.
+const ActKernels* builtin_kernels(CpuIsa isa, int index);
+
+// Runtime ISA selection (kernels/cpu/isa.cpp).
 // Paths compiled into this build, best first, e.g. {"avx512", "avx2", "portable"}.
 std::vector<std::string> compiled_isas();
 // Paths this machine can run, best first.

@@ -150,6 +150,13 @@ bool bf16_dot_enabled() {
   return env >= 0 ? env == 1 : !features().amx;
 }
 
+const ActKernels* builtin_kernels(CpuIsa isa, int index) {
+  if (index < 0 || index >= kNumBuiltinActivations) return nullptr;
+  for (const auto& e : kIsas)
+    if (e.table()->isa == static_cast<int32_t>(isa)) return e.table()->builtins[index];
+  return nullptr;
+}
+
 std::vector<std::string> compiled_isas() {
   std::vector<std::string> v;
   for (const auto& e : kIsas) v.emplace_back(e.name);

@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "../activations.h"
+#include "../activations.h"  // Saves, Rowwise, kNumBuiltinActivations
 
 namespace torch_act {
 namespace cpu {
@@ -55,9 +55,8 @@ struct GemmProblem {
   void* pre;  // optional second output z, row stride ldp, dtype pre_dt (null: none)
   DT pre_dt;
   int64_t ldp;
-  Act act;  // elementwise activations only (the driver maps row ones to Identity)
-  double alpha;
-  DT compute;  // F32 or F64: the accumulation type
+  double alpha;  // the activation's parameter (the activation itself: which ActKernels runs)
+  DT compute;    // F32 or F64: the accumulation type
 };
 
 // Packed-panel geometry chosen by the ISA for a problem.
@@ -89,54 +88,65 @@ struct SmallBwdProblem {
   void* dx;        // [M, K] rows (lddx, dxdt), or null
   DT dxdt;
   int64_t lddx;
-  Act act;
   double alpha;
   DT compute;
 };
 
-struct KernelTable {
-  const char* name;
-  // Chooses the packing kind and block sizes (bf16_dot: use the AVX512-BF16
-  // microkernel).  nc is an upper bound; the driver may lower it (keeping it a
-  // multiple of nr) to balance threads.
-  void (*blocking)(const GemmProblem* p, int32_t bf16_dot, Blocking* out);
-  // Packs A panels [i0, i1) (all K blocks) into `dst` (the whole packed A).
-  void (*pack_a)(const GemmProblem* p, const Blocking* bl, int64_t i0, int64_t i1, void* dst);
+// The kernels that depend on the activation, for one ISA path, instantiated
+// from one functor (kernels_impl.h: kActKernels<Op>).  Row activations
+// (softmax, log_softmax) have the identity's GEMM / forward kernels (the
+// driver normalises rows afterwards) and their own dz_rows / small_bwd_rows.
+struct ActKernels {
   // C[m0:m1, n0:n1] (m0 a multiple of mr): for each K block, packs the B slice
   // into bbuf (kc x round_up(n1-n0, nr) packed elements, 64-byte aligned) and
   // runs the microkernel over the mr x nr tiles.  With more than one K block,
   // partial sums live in cbuf (compute type, C(m, n) at cbuf[m*ldc + n]; may
   // be `out` itself when out has the compute type); the last block applies
-  // the epilogue.
+  // the epilogue (bias, optional pre-activation store, activation, store).
   void (*gemm_task)(const GemmProblem* p, const Blocking* bl, const void* pa, int64_t m0,
                     int64_t m1, int64_t n0, int64_t n1, void* bbuf, void* cbuf, int64_t ldc);
-  // Small-shape path, no packing of A: bt transposed into ws ([K][round_up(N)],
-  // compute type, direct_ws_bytes) once by direct_prep, then rows [m0, m1).
-  int64_t (*direct_ws_bytes)(const GemmProblem* p);
-  void (*direct_prep)(const GemmProblem* p, void* ws);
+  // Small-shape path (no packing of A, w^T prepared by KernelTable::direct_prep): rows [m0, m1).
   void (*direct_rows)(const GemmProblem* p, const void* ws, int64_t m0, int64_t m1);
   // y[i] = act(x[i]) for i < n (elementwise activations), x/y contiguous.
-  void (*act_forward)(const void* x, DT xdt, void* y, DT ydt, int64_t n, Act act, double alpha);
-  // Softmax / log_softmax over `rows` rows of n entries: z (ldz, zdt) -> y (ldy, ydt);
-  // z == y allowed (in place).  Computes in fp32 (fp64 for F64).
-  void (*softmax_rows)(const void* z, DT zdt, int64_t ldz, void* y, DT ydt, int64_t ldy,
-                       int64_t rows, int64_t n, int32_t log);
+  void (*act_forward)(const void* x, DT xdt, void* y, DT ydt, int64_t n, double alpha);
   // Backward through the activation for rows [m0, m1) of an [*, n] problem:
   //   dz = g * act'(s)  (row activations: the softmax / log_softmax Jacobian),
   //   g: any strides; s: contiguous rows (lds), dtype sdt, ignored for identity;
   //   dz: (ldz, dzdt) or null; dbpart: n compute-type column sums of dz over these
   //   rows (fixed order), or null.
   void (*dz_rows)(const MatRef* g, const void* s, DT sdt, int64_t lds, int64_t m0, int64_t m1,
-                  int64_t n, Act act, double alpha, void* dz, DT dzdt, int64_t ldz,
-                  void* dbpart);
+                  int64_t n, double alpha, void* dz, DT dzdt, int64_t ldz, void* dbpart);
   // Narrow-layer backward for rows [m0, m1): dx rows (when p->dx), and adds this
   // block's dw (N x Kp, compute type; null: not wanted) and db (N; null: not
   // wanted) sums into dwpart / dbpart.
   void (*small_bwd_rows)(const SmallBwdProblem* p, int64_t m0, int64_t m1, void* dwpart,
                          void* dbpart);
+};
+
+// What one ISA path provides independently of the activation.
+struct KernelTable {
+  const char* name;
+  int32_t isa;  // its slot in Activation::cpu (csrc/registry.h: CpuIsa)
+  // Chooses the packing kind and block sizes (bf16_dot: use the AVX512-BF16
+  // microkernel).  nc is an upper bound; the driver may lower it (keeping it a
+  // multiple of nr) to balance threads.
+  void (*blocking)(const GemmProblem* p, int32_t bf16_dot, Blocking* out);
+  // Packs A panels [i0, i1) (all K blocks) into `dst` (the whole packed A).
+  void (*pack_a)(const GemmProblem* p, const Blocking* bl, int64_t i0, int64_t i1, void* dst);
+  // Small-shape path, no packing of A: bt transposed into ws ([K][round_up(N)],
+  // compute type, direct_ws_bytes) once by direct_prep, then ActKernels::direct_rows.
+  int64_t (*direct_ws_bytes)(const GemmProblem* p);
+  void (*direct_prep)(const GemmProblem* p, void* ws);
+  // Softmax / log_softmax over `rows` rows of n entries: z (ldz, zdt) -> y (ldy, ydt);
+  // z == y allowed (in place).  Computes in fp32 (fp64 for F64).
+  void (*softmax_rows)(const void* z, DT zdt, int64_t ldz, void* y, DT ydt, int64_t ldy,
+                       int64_t rows, int64_t n, int32_t log);
   // Benchmark only: mode 0 runs the fp32 microkernel alone (reps passes over
   // cache-resident kc-deep panels), mode 1 a pure FMA loop; returns the FLOPs.
   double (*micro_bench)(int64_t kc, int64_t reps, int32_t mode);
+  // The built-ins' kernels on this path, in TORCH_ACT_BUILTIN_ACTIVATIONS
+  // order (kNumBuiltinActivations entries); [0] is the identity.
+  const ActKernels* const* builtins;
 };
 
 // Defined by the ISA TUs (x86 ones only when compiled for x86-64).

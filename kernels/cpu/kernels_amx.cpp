@@ -9,19 +9,7 @@
 // Needs Linux's AMX permission (isa.cpp requests it) and is only selected on
 // CPUs with AMX-TILE and AMX-BF16.
 #if defined(__x86_64__) || defined(_M_X64)
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,f16c,amx-tile,amx-bf16")
-// GCC 12 false positive on _mm512_undefined_* inside the intrinsics headers
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
-#include <type_traits>
-
-#define TA_AVX512_NS amx
-#include "simd_avx512.h"
-
-#define TA_HAS_AMX 1
-#define TA_ISA amx
-#define TA_ISA_NAME "amx"
-#define TA_TABLE_FN kernels_amx
+#include "isa_amx.h"
 #include "kernels_impl.h"
-
+#include "isa_table.h"
 #endif

@@ -4,15 +4,7 @@
 // per k for 12 FMAs).  bfloat16 is widened to fp32 while packing.  Limits:
 // FMA throughput (2 x 8 lanes x 2 flop per cycle) for big K.
 #if defined(__x86_64__) || defined(_M_X64)
-#pragma GCC target("avx2,fma,f16c")
-
-#include <type_traits>
-
-#include "simd_avx2.h"
-
-#define TA_ISA avx2
-#define TA_ISA_NAME "avx2"
-#define TA_TABLE_FN kernels_avx2
+#include "isa_avx2.h"
 #include "kernels_impl.h"
-
+#include "isa_table.h"
 #endif

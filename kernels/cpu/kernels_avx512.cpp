@@ -9,17 +9,7 @@
 // traffic for the streamed B panels and memory bandwidth for packing / the
 // output for big K; the epilogue (O(MN)) for small K.
 #if defined(__x86_64__) || defined(_M_X64)
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,f16c")
-// GCC 12 false positive on _mm512_undefined_* inside the intrinsics headers
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
-#include <type_traits>
-
-#include "simd_avx512.h"
-
-#define TA_ISA avx512
-#define TA_ISA_NAME "avx512"
-#define TA_TABLE_FN kernels_avx512
+#include "isa_avx512.h"
 #include "kernels_impl.h"
-
+#include "isa_table.h"
 #endif

@@ -713,11 +713,10 @@ void gemm_task_t(const GemmProblem* p, const Blocking* bl, const Elem* pa, int64
   }
 }
 
+template <class Op>
 void gemm_task_fn(const GemmProblem* p, const Blocking* bl, const void* pa, int64_t m0,
                   int64_t m1, int64_t n0, int64_t n1, void* bbuf, void* cbuf, int64_t ldc) {
-  dispatch_act(p->act, [&](auto op) {
-    using Op0 = decltype(op);
-    using Op = std::conditional_t<Op0::kRowwise, acts::Identity, Op0>;
+  {
     switch (bl->kind) {
       case PackKind::F32:
         gemm_task_t<Op>(p, bl, static_cast<const float*>(pa), m0, m1, n0, n1,
@@ -742,7 +741,7 @@ void gemm_task_fn(const GemmProblem* p, const Blocking* bl, const void* pa, int6
 #endif
         break;
     }
-  });
+  }
 }
 
 void blocking_fn(const GemmProblem* p, int32_t bf16_dot, Blocking* bl) {
@@ -862,10 +861,9 @@ void direct_rows_t(const GemmProblem* p, const Src* a, const typename V::Scalar*
   }
 }
 
+template <class Op>
 void direct_rows_fn(const GemmProblem* p, const void* ws, int64_t m0, int64_t m1) {
-  dispatch_act(p->act, [&](auto op) {
-    using Op0 = decltype(op);
-    using Op = std::conditional_t<Op0::kRowwise, acts::Identity, Op0>;
+  {
     const float* wf = static_cast<const float*>(ws);
     switch (p->a.dt) {
       case DT::F32:
@@ -882,7 +880,7 @@ void direct_rows_fn(const GemmProblem* p, const void* ws, int64_t m0, int64_t m1
                                 static_cast<const double*>(ws), m0, m1);
         break;
     }
-  });
+  }
 }
 
 // ------------------------------------------------------- elementwise / rows
@@ -902,15 +900,12 @@ void act_forward_t(const void* x, DT xdt, void* y, DT ydt, int64_t n, double alp
   }
 }
 
-void act_forward_fn(const void* x, DT xdt, void* y, DT ydt, int64_t n, Act act, double alpha) {
-  dispatch_act(act, [&](auto op) {
-    using Op0 = decltype(op);
-    using Op = std::conditional_t<Op0::kRowwise, acts::Identity, Op0>;
-    if (xdt == DT::F64)
-      act_forward_t<Op, VecD>(x, xdt, y, ydt, n, alpha);
-    else
-      act_forward_t<Op, VecF>(x, xdt, y, ydt, n, alpha);
-  });
+template <class Op>
+void act_forward_fn(const void* x, DT xdt, void* y, DT ydt, int64_t n, double alpha) {
+  if (xdt == DT::F64)
+    act_forward_t<Op, VecD>(x, xdt, y, ydt, n, alpha);
+  else
+    act_forward_t<Op, VecF>(x, xdt, y, ydt, n, alpha);
 }
 
 template <class V>
@@ -987,8 +982,8 @@ void dz_rows_t(const MatRef* g, const void* s, DT sdt, int64_t lds, int64_t m0, 
   S* db = static_cast<S*>(dbpart);
   const V a = V(alpha);
   for (int64_t m = m0; m < m1; ++m) {
-    if constexpr (Op::kRowwise) {
-      const bool log = Op::kind == Act::LogSoftmax;
+    if constexpr (Op::kRowwise != Rowwise::None) {
+      const bool log = Op::kRowwise == Rowwise::LogSoftmax;
       V acc = V::zero();
       for (int64_t j = 0; j < n; j += W) {
         const int nv = int(imin(W, n - j));
@@ -1017,15 +1012,13 @@ void dz_rows_t(const MatRef* g, const void* s, DT sdt, int64_t lds, int64_t m0, 
   }
 }
 
+template <class Op>
 void dz_rows_fn(const MatRef* g, const void* s, DT sdt, int64_t lds, int64_t m0, int64_t m1,
-                int64_t n, Act act, double alpha, void* dz, DT dzdt, int64_t ldz, void* dbpart) {
-  dispatch_act(act, [&](auto op) {
-    using Op = decltype(op);
-    if (g->dt == DT::F64)
-      dz_rows_t<Op, VecD>(g, s, sdt, lds, m0, m1, n, alpha, dz, dzdt, ldz, dbpart);
-    else
-      dz_rows_t<Op, VecF>(g, s, sdt, lds, m0, m1, n, alpha, dz, dzdt, ldz, dbpart);
-  });
+                int64_t n, double alpha, void* dz, DT dzdt, int64_t ldz, void* dbpart) {
+  if (g->dt == DT::F64)
+    dz_rows_t<Op, VecD>(g, s, sdt, lds, m0, m1, n, alpha, dz, dzdt, ldz, dbpart);
+  else
+    dz_rows_t<Op, VecF>(g, s, sdt, lds, m0, m1, n, alpha, dz, dzdt, ldz, dbpart);
 }
 
 // ---------------------------------------------------- small-layer backward
@@ -1049,7 +1042,7 @@ void small_bwd_t(const SmallBwdProblem* p, const Src* x, int64_t m0, int64_t m1,
   // elementwise activation are one flat run of rows*N values: full vectors
   // instead of one masked vector per (short) row.
   alignas(64) S dzb[kSmallBwdRows * kSmallBwdMaxN];
-  const bool flat = !Op::kRowwise && p->g.cs == 1 && p->g.rs == N && (!p->s || p->lds == N);
+  const bool flat = Op::kRowwise == Rowwise::None && p->g.cs == 1 && p->g.rs == N && (!p->s || p->lds == N);
   for (int64_t r0 = m0; r0 < m1; r0 += kSmallBwdRows) {
     const int64_t r1 = imin(m1, r0 + kSmallBwdRows), nr = r1 - r0;
     // this run's rows of g and s; flat: as one row of nr * N values
@@ -1101,10 +1094,10 @@ void small_bwd_t(const SmallBwdProblem* p, const Src* x, int64_t m0, int64_t m1,
   }
 }
 
+template <class Op>
 void small_bwd_rows_fn(const SmallBwdProblem* p, int64_t m0, int64_t m1, void* dwpart,
                        void* dbpart) {
-  dispatch_act(p->act, [&](auto op) {
-    using Op = decltype(op);
+  {
     if (p->compute == DT::F64) {
       small_bwd_t<Op, VecD>(p, static_cast<const double*>(p->x.p), m0, m1,
                             static_cast<double*>(dwpart), static_cast<double*>(dbpart));
@@ -1117,7 +1110,7 @@ void small_bwd_rows_fn(const SmallBwdProblem* p, int64_t m0, int64_t m1, void* d
       case DT::F16: small_bwd_t<Op, VecF>(p, static_cast<const f16_t*>(p->x.p), m0, m1, dw, db); break;
       default: small_bwd_t<Op, VecF>(p, static_cast<const float*>(p->x.p), m0, m1, dw, db); break;
     }
-  });
+  }
 }
 
 // ----------------------------------------------------- microkernel benchmark
@@ -1161,7 +1154,6 @@ double micro_bench_fn(int64_t kc, int64_t reps, int32_t mode) {
   p.ldo = NR;
   p.bias_dt = DT::F32;
   p.pre_dt = DT::F32;
-  p.act = Act::Identity;
   p.compute = DT::F32;
   const Tile t{&p, 0, 0, MR, NR, true, true, nullptr, 0};
   for (int64_t r = 0; r < reps; ++r) micro_fma<acts::Identity, MR, NV, VecF>(kc, A, B, t);
@@ -1169,16 +1161,20 @@ double micro_bench_fn(int64_t kc, int64_t reps, int32_t mode) {
   return 2.0 * MR * NR * double(kc) * double(reps);
 }
 
-const KernelTable kTable = {
-    TA_ISA_NAME,        blocking_fn,    pack_a_fn,      gemm_task_fn,   direct_ws_bytes_fn,
-    direct_prep_fn,     direct_rows_fn, act_forward_fn, softmax_rows_fn, dz_rows_fn,
-    small_bwd_rows_fn,  micro_bench_fn,
+// ------------------------------------------------- per-activation kernels
+// Row activations run the identity's GEMM / forward (the driver normalises
+// the rows); their backward kernels are their own.
+template <class Op>
+using FwdOp = std::conditional_t<Op::kRowwise == Rowwise::None, Op, acts::Identity>;
+
+// The activation-dependent kernels of this ISA path for functor Op.
+template <class Op>
+constexpr ActKernels kActKernels = {
+    gemm_task_fn<FwdOp<Op>>, direct_rows_fn<FwdOp<Op>>, act_forward_fn<FwdOp<Op>>,
+    dz_rows_fn<Op>,          small_bwd_rows_fn<Op>,
 };
 
 }  // namespace
 }  // namespace TA_ISA
-
-const KernelTable* TA_TABLE_FN() { return &TA_ISA::kTable; }
-
 }  // namespace cpu
 }  // namespace torch_act

@@ -4,11 +4,6 @@
 // fused epilogues as the SIMD paths; speed is whatever the compiler's
 // auto-vectoriser makes of the 4 x 16 microkernel, transcendentals go through
 // libm lane by lane.
-#include <type_traits>
-
-#include "simd_portable.h"
-
-#define TA_ISA portable
-#define TA_ISA_NAME "portable"
-#define TA_TABLE_FN kernels_portable
+#include "isa_portable.h"
 #include "kernels_impl.h"
+#include "isa_table.h"

@@ -1,5 +1,6 @@
-// torch_act — the CPU driver: implements csrc/cpu/kernels.h on top of the
-// active ISA's kernel table (isa.cpp, kernels_impl.h).
+// torch_act — the CPU driver: implements kernels/cpu/cpu_ops.h on top of the
+// active ISA's kernel table and the activation's kernels for that ISA
+// (isa.cpp, kernels_impl.h, kernel_table.h).
 //
 // Forward  out = act(x . w^T + b):
 //   * small shapes (K <= 16 or M*N*K <= 64Ki): the direct path, no A packing,
@@ -96,8 +97,20 @@ void maybe_parallel(int64_t n, int64_t grain, int64_t work, const F& f) {
   at::parallel_for(0, n, grain, f);
 }
 
+// The activation's kernels on the active path.
+const ActKernels* act_kernels(const KernelTable* kt, const KernelSet& act) {
+  const ActKernels* ak = act.cpu[kt->isa];
+  TORCH_CHECK(ak != nullptr, "torch_act: activation '", act.name,
+              "' has no kernels for the CPU path '", kt->name,
+              "' (its plugin was built without it); torch_act.set_cpu_isa() can pick another");
+  return ak;
+}
+
+// The identity's kernels (the backward GEMMs).
+const ActKernels* identity_kernels(const KernelTable* kt) { return kt->builtins[0]; }
+
 // ---------------------------------------------------------------- GEMM
-void run_gemm(const KernelTable* kt, const GemmProblem& p) {
+void run_gemm(const KernelTable* kt, const ActKernels* ak, const GemmProblem& p) {
   const int64_t M = p.M, N = p.N, K = p.K;
   if (M <= 0 || N <= 0) return;
   const int64_t work = M * N * (K > 0 ? K : 1);
@@ -109,7 +122,7 @@ void run_gemm(const KernelTable* kt, const GemmProblem& p) {
     const int64_t row_work = N * (K > 0 ? K : 1) + N * 8;
     const int64_t grain = std::max<int64_t>(4, kParallelMinWork / row_work / 4 * 4);
     maybe_parallel(M, grain, M * row_work, [&](int64_t m0, int64_t m1) {
-      kt->direct_rows(&p, ws, m0, m1);
+      ak->direct_rows(&p, ws, m0, m1);
     });
     return;
   }
@@ -161,7 +174,7 @@ void run_gemm(const KernelTable* kt, const GemmProblem& p) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t jn = t / tm, im = t % tm;
       const int64_t m0 = im * mc, n0 = jn * nc;
-      kt->gemm_task(&p, &bl, pa, m0, std::min(M, m0 + mc), n0, std::min(N, n0 + nc), bbuf, cbuf,
+      ak->gemm_task(&p, &bl, pa, m0, std::min(M, m0 + mc), n0, std::min(N, n0 + nc), bbuf, cbuf,
                     ldc);
     }
   });
@@ -178,13 +191,15 @@ void zero_fill(const at::Tensor& t) {
 }  // namespace
 
 // ----------------------------------------------------------------- forward
-void linear_act_forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, Act act,
-                        double alpha, const at::Tensor& out, const at::Tensor& preact) {
+void linear_act_forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
+                        const KernelSet& act, double alpha, const at::Tensor& out,
+                        const at::Tensor& preact) {
   const KernelTable* kt = active_kernels();
+  const ActKernels* ak = act_kernels(kt, act);  // row activations: the identity's GEMM
   const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
   if (M == 0 || N == 0) return;
   const DT dt = to_dt(x.scalar_type());
-  const bool rowwise = act_info(act).rowwise;
+  const bool rowwise = act.rowwise != Rowwise::None;
 
   GemmProblem p;
   p.M = M;
@@ -200,12 +215,11 @@ void linear_act_forward(const at::Tensor& x, const at::Tensor& w, const at::Tens
   p.pre = preact.defined() ? preact.data_ptr() : nullptr;
   p.pre_dt = dt;
   p.ldp = N;
-  p.act = rowwise ? Act::Identity : act;
   p.alpha = alpha;
   p.compute = compute_of(dt);
 
   if (!rowwise) {
-    run_gemm(kt, p);
+    run_gemm(kt, ak, p);
     return;
   }
   // Row activations: z first (fp32 scratch for 16-bit outputs), then rows.
@@ -217,8 +231,8 @@ void linear_act_forward(const at::Tensor& x, const at::Tensor& w, const at::Tens
     p.out = z;
     p.out_dt = zdt;
   }
-  run_gemm(kt, p);
-  const int log = act == Act::LogSoftmax ? 1 : 0;
+  run_gemm(kt, ak, p);
+  const int log = act.rowwise == Rowwise::LogSoftmax ? 1 : 0;
   const int64_t zs = dt_size(zdt), ys = dt_size(dt);
   void* y = out.data_ptr();
   maybe_parallel(M, std::max<int64_t>(1, 4096 / N), M * N * 16, [&](int64_t r0, int64_t r1) {
@@ -277,8 +291,8 @@ bool use_small_backward(int64_t N, int64_t K) {
 // Narrow layers: one pass over fixed 64-row blocks does dz, dx, and per-block
 // dw/db partial sums (kernel_table.h: small_bwd_rows); the partials are then
 // reduced in block order, so results do not depend on the thread count.
-void small_backward(const KernelTable* kt, const at::Tensor& g, const at::Tensor& x,
-                    const at::Tensor& w, const at::Tensor& s, Act act, double alpha,
+void small_backward(const ActKernels* ak, const at::Tensor& g, const at::Tensor& x,
+                    const at::Tensor& w, const at::Tensor& s, double alpha,
                     const at::Tensor& dx, const at::Tensor& dw, const at::Tensor& db) {
   const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
   const DT dt = to_dt(x.scalar_type());
@@ -297,7 +311,6 @@ void small_backward(const KernelTable* kt, const at::Tensor& g, const at::Tensor
   p.dx = dx.defined() ? dx.data_ptr() : nullptr;
   p.dxdt = dt;
   p.lddx = K;
-  p.act = act;
   p.alpha = alpha;
   p.compute = cdt;
   if (dx.defined()) {
@@ -323,7 +336,7 @@ void small_backward(const KernelTable* kt, const at::Tensor& g, const at::Tensor
     for (int64_t blk = b0; blk < b1; ++blk) {
       char* pp = parts ? parts + blk * part * csz : nullptr;
       if (pp) std::memset(pp, 0, part * csz);
-      kt->small_bwd_rows(&p, blk * kDzRowBlock, std::min(M, (blk + 1) * kDzRowBlock),
+      ak->small_bwd_rows(&p, blk * kDzRowBlock, std::min(M, (blk + 1) * kDzRowBlock),
                          dw.defined() ? pp : nullptr,
                          db.defined() ? pp + dw_elems * csz : nullptr);
     }
@@ -336,9 +349,10 @@ void small_backward(const KernelTable* kt, const at::Tensor& g, const at::Tensor
 
 // ---------------------------------------------------------------- backward
 void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Tensor& w,
-                         const at::Tensor& s, Act act, double alpha, const at::Tensor& dx,
-                         const at::Tensor& dw, const at::Tensor& db) {
+                         const at::Tensor& s, const KernelSet& act, double alpha,
+                         const at::Tensor& dx, const at::Tensor& dw, const at::Tensor& db) {
   const KernelTable* kt = active_kernels();
+  const ActKernels* ak = act_kernels(kt, act);
   const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
   const DT dt = to_dt(x.scalar_type());
   const DT cdt = compute_of(dt);
@@ -350,11 +364,11 @@ void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Ten
     return;
   }
   if (use_small_backward(N, K)) {
-    small_backward(kt, g, x, w, s, act, alpha, dx, dw, db);
+    small_backward(ak, g, x, w, s, alpha, dx, dw, db);
     return;
   }
   const bool want_gemm = (dx.defined() || dw.defined()) && K > 0;
-  const bool identity = act == Act::Identity;
+  const bool identity = act.identity;
   const MatRef gref = mat(g);
 
   // dz = g * act'(s) (+ db partial sums), one pass.
@@ -371,8 +385,8 @@ void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Ten
       for (int64_t blk = b0; blk < b1; ++blk) {
         void* part = parts ? parts + blk * N * csz : nullptr;
         if (part) std::memset(part, 0, N * csz);
-        kt->dz_rows(&gref, sp, dt, N, blk * kDzRowBlock, std::min(M, (blk + 1) * kDzRowBlock), N,
-                    act, alpha, dzbuf, dzdt, N, part);
+        ak->dz_rows(&gref, sp, dt, N, blk * kDzRowBlock, std::min(M, (blk + 1) * kDzRowBlock), N,
+                    alpha, dzbuf, dzdt, N, part);
       }
     });
     if (dzbuf) dz = MatRef{dzbuf, dzdt, N, 1};
@@ -389,7 +403,6 @@ void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Ten
   p.pre = nullptr;
   p.pre_dt = dt;
   p.ldp = 0;
-  p.act = Act::Identity;
   p.alpha = 0.0;
   p.compute = cdt;
   p.out_dt = dt;
@@ -402,7 +415,7 @@ void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Ten
     p.bt = MatRef{w.const_data_ptr(), dt, w.stride(1), w.stride(0)};
     p.out = dx.data_ptr();
     p.ldo = K;
-    run_gemm(kt, p);
+    run_gemm(kt, identity_kernels(kt), p);
   }
   if (dw.defined()) {  // dw[N,K] = dz^T[N,M] . x[M,K]
     p.M = N;
@@ -412,7 +425,7 @@ void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Ten
     p.bt = MatRef{x.const_data_ptr(), dt, x.stride(1), x.stride(0)};
     p.out = dw.data_ptr();
     p.ldo = K;
-    run_gemm(kt, p);
+    run_gemm(kt, identity_kernels(kt), p);
   }
 }
 
@@ -467,17 +480,19 @@ int64_t parallel_width() {
 }
 
 // ------------------------------------------------------------- activations
-void activation_forward(const at::Tensor& x, Act act, double alpha, const at::Tensor& out) {
+void activation_forward(const at::Tensor& x, const KernelSet& act, double alpha,
+                        const at::Tensor& out) {
   const KernelTable* kt = active_kernels();
+  const ActKernels* ak = act_kernels(kt, act);
   const int64_t numel = x.numel();
   if (numel == 0) return;
   const DT dt = to_dt(x.scalar_type());
   const int64_t es = dt_size(dt);
   const char* xp = static_cast<const char*>(x.const_data_ptr());
   char* yp = static_cast<char*>(out.data_ptr());
-  if (act_info(act).rowwise) {
+  if (act.rowwise != Rowwise::None) {
     const int64_t n = x.dim() ? x.size(-1) : 1;
-    const int log = act == Act::LogSoftmax ? 1 : 0;
+    const int log = act.rowwise == Rowwise::LogSoftmax ? 1 : 0;
     maybe_parallel(numel / n, std::max<int64_t>(1, 4096 / n), numel * 16, [&](int64_t r0, int64_t r1) {
       kt->softmax_rows(xp + r0 * n * es, dt, n, yp + r0 * n * es, dt, n, r1 - r0, n, log);
     });
@@ -486,13 +501,14 @@ void activation_forward(const at::Tensor& x, Act act, double alpha, const at::Te
   constexpr int64_t chunk = 8192;
   maybe_parallel(ceil_div(numel, chunk), 4, numel * 8, [&](int64_t c0, int64_t c1) {
     const int64_t i0 = c0 * chunk, i1 = std::min(numel, c1 * chunk);
-    kt->act_forward(xp + i0 * es, dt, yp + i0 * es, dt, i1 - i0, act, alpha);
+    ak->act_forward(xp + i0 * es, dt, yp + i0 * es, dt, i1 - i0, alpha);
   });
 }
 
-void activation_backward(const at::Tensor& g, const at::Tensor& s, Act act, double alpha,
-                         const at::Tensor& dx) {
+void activation_backward(const at::Tensor& g, const at::Tensor& s, const KernelSet& act,
+                         double alpha, const at::Tensor& dx) {
   const KernelTable* kt = active_kernels();
+  const ActKernels* ak = act_kernels(kt, act);
   const int64_t numel = g.numel();
   if (numel == 0) return;
   const DT dt = to_dt(g.scalar_type());
@@ -500,12 +516,12 @@ void activation_backward(const at::Tensor& g, const at::Tensor& s, Act act, doub
   const char* gp = static_cast<const char*>(g.const_data_ptr());
   const char* sp = s.defined() ? static_cast<const char*>(s.const_data_ptr()) : nullptr;
   char* dp = static_cast<char*>(dx.data_ptr());
-  if (act_info(act).rowwise) {
+  if (act.rowwise != Rowwise::None) {
     const int64_t n = g.dim() ? g.size(-1) : 1;
     maybe_parallel(numel / n, std::max<int64_t>(1, 4096 / n), numel * 8, [&](int64_t r0, int64_t r1) {
       const MatRef gr{gp + r0 * n * es, dt, n, 1};
-      kt->dz_rows(&gr, sp + r0 * n * es, dt, n, 0, r1 - r0, n, act, alpha, dp + r0 * n * es, dt,
-                  n, nullptr);
+      ak->dz_rows(&gr, sp + r0 * n * es, dt, n, 0, r1 - r0, n, alpha, dp + r0 * n * es, dt, n,
+                  nullptr);
     });
     return;
   }
@@ -513,8 +529,8 @@ void activation_backward(const at::Tensor& g, const at::Tensor& s, Act act, doub
   maybe_parallel(ceil_div(numel, chunk), 4, numel * 8, [&](int64_t c0, int64_t c1) {
     const int64_t i0 = c0 * chunk, i1 = std::min(numel, c1 * chunk);
     const MatRef gr{gp + i0 * es, dt, 0, 1};
-    kt->dz_rows(&gr, sp ? sp + i0 * es : nullptr, dt, 0, 0, 1, i1 - i0, act, alpha,
-                dp + i0 * es, dt, 0, nullptr);
+    ak->dz_rows(&gr, sp ? sp + i0 * es : nullptr, dt, 0, 0, 1, i1 - i0, alpha, dp + i0 * es, dt,
+                0, nullptr);
   });
 }
 

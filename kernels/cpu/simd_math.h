@@ -1,4 +1,4 @@
-// torch_act — vectorised exp / expm1 / log / log1p / tanh / erf, written once
+// torch_act — vectorised exp / expm1 / log / log1p / tanh / erf / sin / cos, written once
 // against a small set of vector primitives.  NOT a standalone header: each SIMD
 // header (simd_avx512.h, simd_avx2.h) includes it inside its own ISA namespace
 // after defining VecF / VecD and the primitives
@@ -147,6 +147,52 @@ inline VecF erf_v(VecF x) {
   return where(isnan(x), x, r);
 }
 
+
+// sin / cos: x = j (pi/2) + r with a three-part pi/2 (exact for |j| < 2^15),
+// minimax polynomials on |r| <= pi/4 (cephes), the quadrant j mod 4 picks
+// +-sin / +-cos.  Lanes beyond |x| = 16384 (where the reduction loses bits)
+// go through libm one by one.  <= 2 ulp on the reduced range; NaN and +-inf give NaN.
+inline VecF sincos_reduced(VecF x, bool cosine) {
+  const VecF j = round_nearest(x * VecF::set1(0.636619772367581343f));
+  VecF r = fnmadd(j, VecF::set1(1.5703125f), x);
+  r = fnmadd(j, VecF::set1(4.837512969970703125e-4f), r);
+  r = fnmadd(j, VecF::set1(7.549789948768648e-8f), r);
+  const VecF r2 = r * r;
+  VecF ps = VecF::set1(-1.9515295891e-4f);
+  ps = fmadd(ps, r2, VecF::set1(8.3321608736e-3f));
+  ps = fmadd(ps, r2, VecF::set1(-1.6666654611e-1f));
+  const VecF sn = fmadd(ps * r2, r, r);
+  VecF pc = VecF::set1(2.443315711809948e-5f);
+  pc = fmadd(pc, r2, VecF::set1(-1.388731625493765e-3f));
+  pc = fmadd(pc, r2, VecF::set1(4.166664568298827e-2f));
+  const VecF cs = fmadd(pc * r2, r2, fnmadd(VecF::set1(0.5f), r2, VecF::set1(1.0f)));
+  // q = (j + cosine) mod 4, as a float in {0, 1, 2, 3}
+  const VecF jq = cosine ? j + VecF::set1(1.0f) : j;
+  VecF f = round_nearest(jq * VecF::set1(0.25f));
+  f = where(f * VecF::set1(4.0f) > jq, f - VecF::set1(1.0f), f);
+  const VecF q = jq - f * VecF::set1(4.0f);
+  const VecF odd = where(q == VecF::set1(1.0f), cs, where(q == VecF::set1(3.0f), -cs, VecF::zero()));
+  return where(q == VecF::zero(), sn, where(q == VecF::set1(2.0f), -sn, odd));
+}
+
+template <class F>
+inline VecF lanewise(VecF x, F f) {
+  float buf[VecF::W];
+  storeu(buf, x);
+  for (int i = 0; i < VecF::W; ++i) buf[i] = f(buf[i]);
+  return loadu(buf);
+}
+
+inline VecF sin_v(VecF x) {
+  if (!(hmax(vabs(x)) <= 16384.0f)) return lanewise(x, [](float v) { return ::sinf(v); });
+  return sincos_reduced(x, false);
+}
+inline VecF cos_v(VecF x) {
+  if (!(hmax(vabs(x)) <= 16384.0f)) return lanewise(x, [](float v) { return ::cosf(v); });
+  return sincos_reduced(x, true);
+}
+inline VecF sqrt_v(VecF x) { return lanewise(x, [](float v) { return ::sqrtf(v); }); }
+
 // ------------------------------------------------------------------ double
 inline VecD exp_v(VecD x) {
   const VecD xc = vmin(vmax(x, VecD::set1(-746.0)), VecD::set1(710.0));
@@ -254,6 +300,19 @@ inline VecD erf_v(VecD x) {
   return loadu(buf);
 }
 
+
+template <class F>
+inline VecD lanewise(VecD x, F f) {
+  double buf[VecD::W];
+  storeu(buf, x);
+  for (int i = 0; i < VecD::W; ++i) buf[i] = f(buf[i]);
+  return loadu(buf);
+}
+// double sin / cos / sqrt: libm lane by lane (exact rounding where libm is)
+inline VecD sin_v(VecD x) { return lanewise(x, [](double v) { return ::sin(v); }); }
+inline VecD cos_v(VecD x) { return lanewise(x, [](double v) { return ::cos(v); }); }
+inline VecD sqrt_v(VecD x) { return lanewise(x, [](double v) { return ::sqrt(v); }); }
+
 // ------------------------------------------------- the t_* overloads (ADL)
 inline VecF t_exp(VecF x) { return exp_v(x); }
 inline VecF t_expm1(VecF x) { return expm1_v(x); }
@@ -265,3 +324,13 @@ inline VecD t_expm1(VecD x) { return expm1_v(x); }
 inline VecD t_log1p(VecD x) { return log1p_v(x); }
 inline VecD t_tanh(VecD x) { return tanh_v(x); }
 inline VecD t_erf(VecD x) { return erf_v(x); }
+inline VecF t_log(VecF x) { return log_v(x); }
+inline VecD t_log(VecD x) { return log_v(x); }
+inline VecF t_abs(VecF x) { return vabs(x); }
+inline VecD t_abs(VecD x) { return vabs(x); }
+inline VecF t_sin(VecF x) { return sin_v(x); }
+inline VecD t_sin(VecD x) { return sin_v(x); }
+inline VecF t_cos(VecF x) { return cos_v(x); }
+inline VecD t_cos(VecD x) { return cos_v(x); }
+inline VecF t_sqrt(VecF x) { return sqrt_v(x); }
+inline VecD t_sqrt(VecD x) { return sqrt_v(x); }

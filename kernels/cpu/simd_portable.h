@@ -141,6 +141,16 @@ TA_LANEWISE(VecD, t_log1p, log1p)
 TA_LANEWISE(VecD, t_tanh, tanh)
 TA_LANEWISE(VecD, t_erf, erf)
 TA_LANEWISE(VecD, exp_v, exp)
+TA_LANEWISE(VecF, t_log, logf)
+TA_LANEWISE(VecF, t_abs, fabsf)
+TA_LANEWISE(VecF, t_sin, sinf)
+TA_LANEWISE(VecF, t_cos, cosf)
+TA_LANEWISE(VecF, t_sqrt, sqrtf)
+TA_LANEWISE(VecD, t_log, log)
+TA_LANEWISE(VecD, t_abs, fabs)
+TA_LANEWISE(VecD, t_sin, sin)
+TA_LANEWISE(VecD, t_cos, cos)
+TA_LANEWISE(VecD, t_sqrt, sqrt)
 
 // ---- scalar conversions
 inline uint32_t f32_bits(float f) {

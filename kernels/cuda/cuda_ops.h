@@ -13,15 +13,35 @@
 
 #include <ATen/core/Tensor.h>
 
-#include "../activations.h"
+#include "../kernel_set.h"
 
 namespace torch_act {
 namespace cuda {
 
+// The kernels that depend on the activation, instantiated from its functor
+// (act_kernels.cuh: make_act_kernels<Op>).  Row activations (softmax,
+// log_softmax) have none of the three functions: rowwise.cu serves them.
+struct ActKernels {
+  int epilogue = -1;  // index in the GEMM epilogue's built-in list, -1: a plugin's (the
+                      // GEMM stores z, then `forward` runs over the output in place)
+  // out = act(x), elementwise, contiguous, same shape (out may be x)
+  void (*forward)(const at::Tensor& x, const at::Tensor& out, double alpha) = nullptr;
+  // dx = g * act'(s), elementwise, contiguous
+  void (*backward)(const at::Tensor& g, const at::Tensor& s, const at::Tensor& dx,
+                   double alpha) = nullptr;
+  // dz (optional, [M, N] unit column stride) = g * act'(s) for g [M, N] any strides,
+  // s [M, N] contiguous or undefined; db (optional) = column sums, deterministic
+  void (*dact_bias)(const at::Tensor& g, const at::Tensor& s, const at::Tensor& dz,
+                    const at::Tensor& db, double alpha) = nullptr;
+};
+
+// The built-ins' kernels, in TORCH_ACT_BUILTIN_ACTIVATIONS order ([0]: identity).
+const ActKernels& builtin_kernels(int index);
+
 // out = act(x . w^T + b)
 //   x [M, K] any strides; w [N, K] any strides; b [N] contiguous or undefined.
 //   out [M, N] contiguous; preact undefined or [M, N] contiguous (receives z).
-void linear_act_forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, Act act,
+void linear_act_forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const KernelSet& act,
                         double alpha, const at::Tensor& out, const at::Tensor& preact);
 
 // Backward of out = act(x . w^T + b); g [M, N] any strides; s [M, N]
@@ -29,14 +49,14 @@ void linear_act_forward(const at::Tensor& x, const at::Tensor& w, const at::Tens
 // dx [M, K], dw [N, K], db [N] contiguous, each undefined when not wanted.
 // db is reduced deterministically (per-block partial sums, fixed-order second pass).
 void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Tensor& w,
-                         const at::Tensor& s, Act act, double alpha, const at::Tensor& dx,
+                         const at::Tensor& s, const KernelSet& act, double alpha, const at::Tensor& dx,
                          const at::Tensor& dw, const at::Tensor& db);
 
 // out = act(x), elementwise; row activations over the last dim.  Contiguous, same shape.
-void activation_forward(const at::Tensor& x, Act act, double alpha, const at::Tensor& out);
+void activation_forward(const at::Tensor& x, const KernelSet& act, double alpha, const at::Tensor& out);
 
 // dx = g * act'(s); all contiguous, same shape.
-void activation_backward(const at::Tensor& g, const at::Tensor& s, Act act, double alpha,
+void activation_backward(const at::Tensor& g, const at::Tensor& s, const KernelSet& act, double alpha,
                          const at::Tensor& dx);
 
 }  // namespace cuda

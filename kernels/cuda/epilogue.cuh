@@ -6,8 +6,10 @@
 // consecutive columns of one row, adds the bias, applies the activation in
 // registers and writes 8 outputs with 16-byte stores (scalar stores at a
 // ragged right edge or when N % 8 != 0).  The activation is a *runtime*
-// switch around this small loop, so each GEMM mainloop is compiled once per
-// layout rather than once per activation.  Softmax / log_softmax are fused
+// choice among the built-ins (visit_builtin over TORCH_ACT_BUILTIN_ACTIVATIONS)
+// around this small loop, so each GEMM mainloop is compiled once per layout
+// rather than once per activation; a plugin's activation runs as a separate
+// elementwise pass (linear.cu), since nvcc cannot reach across libraries.  Softmax / log_softmax are fused
 // when the whole row is in the tile (N <= BN): a warp per row reduces max and
 // sum straight from shared memory.  Wider rows are written as z here and
 // normalised by the row kernel afterwards (rowwise.cu).
@@ -23,7 +25,8 @@ struct EpiArgs {
   void* preact = nullptr;       // nullable, [M, N], row stride ldo
   const void* bias = nullptr;   // nullable, [N]
   int64_t ldo = 0;
-  int act = 0;                  // torch_act::Act
+  int act = 0;                  // index in TORCH_ACT_BUILTIN_ACTIVATIONS (0: identity)
+  bool log = false;             // row activation: log_softmax (else softmax)
   double alpha = 0.0;
   bool fuse_rowwise = false;    // act is softmax/log_softmax and N <= BN
   bool vec = false;             // N % 8 == 0 and out / preact 16-byte aligned
@@ -35,7 +38,7 @@ __device__ __forceinline__ void epilogue_rowwise(Acc* stage, int lds, const EpiA
   T* out = static_cast<T*>(e.out);
   T* pre = static_cast<T*>(e.preact);
   const T* bias = static_cast<const T*>(e.bias);
-  const bool log = e.act == static_cast<int>(Act::LogSoftmax);
+  const bool log = e.log;
   const int lane = threadIdx.x & 31;
   constexpr int NW = THREADS / 32;
   for (int r = threadIdx.x / 32; r < rows; r += NW) {
@@ -72,9 +75,9 @@ __device__ __forceinline__ void epilogue_store(Acc* stage, int lds, const EpiArg
   T* pre = static_cast<T*>(e.preact);
   const T* bias = static_cast<const T*>(e.bias);
   const Acc alpha = static_cast<Acc>(e.alpha);
-  dispatch_act(static_cast<Act>(e.act), [&](auto op) {
+  visit_builtin(e.act, [&](auto op) {
     using Op = decltype(op);
-    if constexpr (!Op::kRowwise) {
+    if constexpr (Op::kRowwise == Rowwise::None) {
       constexpr int V = 8, CPR = BN / V;
 #pragma unroll 1
       for (int c = threadIdx.x; c < BM * CPR; c += THREADS) {

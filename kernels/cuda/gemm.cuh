@@ -31,16 +31,16 @@ struct GemmArgs {
 // Tensor cores (mma.sync; T = c10::Half, c10::BFloat16, or float as TF32).
 template <class T>
 bool tc_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c, const at::Tensor& bias,
-             const at::Tensor& preact, Act act, double alpha);
+             const at::Tensor& preact, int epi_act, Rowwise rowwise, double alpha);
 // CUDA cores (T = float without TF32, double).
 template <class T>
 bool simt_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c,
-               const at::Tensor& bias, const at::Tensor& preact, Act act, double alpha);
+               const at::Tensor& bias, const at::Tensor& preact, int epi_act, Rowwise rowwise, double alpha);
 
 // Fills everything but the tile counts; vec decided for 8-wide output chunks.
 template <class T>
 GemmArgs make_gemm_args(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c,
-                        const at::Tensor& bias, const at::Tensor& preact, Act act, double alpha) {
+                        const at::Tensor& bias, const at::Tensor& preact, int epi_act, Rowwise rowwise, double alpha) {
   GemmArgs p;
   p.a = a.const_data_ptr();
   p.b = b.const_data_ptr();
@@ -55,7 +55,8 @@ GemmArgs make_gemm_args(const at::Tensor& a, const at::Tensor& b, const at::Tens
   p.epi.preact = preact.defined() ? preact.data_ptr() : nullptr;
   p.epi.bias = bias.defined() ? bias.const_data_ptr() : nullptr;
   p.epi.ldo = p.N;
-  p.epi.act = static_cast<int>(act);
+  p.epi.act = epi_act;
+  p.epi.log = rowwise == Rowwise::LogSoftmax;
   p.epi.alpha = alpha;
   const int64_t chunk_bytes = 8 * static_cast<int64_t>(sizeof(T));
   p.epi.vec = p.N % 8 == 0 && aligned_to(p.epi.out, chunk_bytes) &&

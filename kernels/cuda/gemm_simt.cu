@@ -136,13 +136,13 @@ __global__ void __launch_bounds__(THREADS) simt_gemm_kernel(const GemmArgs p) {
 
 template <class T>
 bool simt_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c,
-               const at::Tensor& bias, const at::Tensor& preact, Act act, double alpha) {
-  GemmArgs p = make_gemm_args<T>(a, b, c, bias, preact, act, alpha);
+               const at::Tensor& bias, const at::Tensor& preact, int epi_act, Rowwise rowwise, double alpha) {
+  GemmArgs p = make_gemm_args<T>(a, b, c, bias, preact, epi_act, rowwise, alpha);
   p.tiles_m = static_cast<int>(cdiv(p.M, BM));
   p.tiles_n = static_cast<int>(cdiv(p.N, BN));
-  const bool rowwise = act_info(act).rowwise;
-  p.epi.fuse_rowwise = rowwise && p.N <= BN;
-  if (rowwise && !p.epi.fuse_rowwise) p.epi.act = static_cast<int>(Act::Identity);
+  const bool fuse_rows = rowwise != Rowwise::None;
+  p.epi.fuse_rowwise = fuse_rows && p.N <= BN;
+  if (fuse_rows && !p.epi.fuse_rowwise) p.epi.act = 0;  // the identity
   const int64_t tiles = static_cast<int64_t>(p.tiles_m) * p.tiles_n;
   simt_gemm_kernel<T><<<static_cast<unsigned>(tiles), THREADS, SimtSmem<T>::kBytes,
                         at::cuda::getCurrentCUDAStream()>>>(p);
@@ -151,9 +151,9 @@ bool simt_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c,
 }
 
 template bool simt_gemm<float>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                               const at::Tensor&, const at::Tensor&, Act, double);
+                               const at::Tensor&, const at::Tensor&, int, Rowwise, double);
 template bool simt_gemm<double>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                const at::Tensor&, const at::Tensor&, Act, double);
+                                const at::Tensor&, const at::Tensor&, int, Rowwise, double);
 
 }  // namespace cuda
 }  // namespace torch_act

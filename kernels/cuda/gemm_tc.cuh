@@ -400,7 +400,7 @@ bool run(GemmArgs p, bool a_k, bool b_k, bool rowwise) {
   p.tiles_m = static_cast<int>(cdiv(p.M, C::BM));
   p.tiles_n = static_cast<int>(cdiv(p.N, C::BN));
   p.epi.fuse_rowwise = rowwise && p.N <= C::BN;
-  if (rowwise && !p.epi.fuse_rowwise) p.epi.act = static_cast<int>(Act::Identity);
+  if (rowwise && !p.epi.fuse_rowwise) p.epi.act = 0;  // the identity
   cudaStream_t s = at::cuda::getCurrentCUDAStream();
   if (a_k) {
     if (b_k) launch<T, true, true, C>(p, s);
@@ -416,7 +416,7 @@ bool run(GemmArgs p, bool a_k, bool b_k, bool rowwise) {
 
 template <class T>
 bool tc_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c, const at::Tensor& bias,
-             const at::Tensor& preact, Act act, double alpha) {
+             const at::Tensor& preact, int epi_act, Rowwise rowwise, double alpha) {
   constexpr int VEC = 16 / sizeof(T);
   at::Tensor a2 = a, b2 = b;
   tc::Layout la = tc::vec_layout(a, VEC), lb = tc::vec_layout(b, VEC);
@@ -428,8 +428,7 @@ bool tc_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c, cons
     b2 = tc::padded_kmajor_copy(b, VEC);
     lb = {true, true};
   }
-  GemmArgs p = make_gemm_args<T>(a2, b2, c, bias, preact, act, alpha);
-  const bool rowwise = act_info(act).rowwise;
+  GemmArgs p = make_gemm_args<T>(a2, b2, c, bias, preact, epi_act, rowwise, alpha);
   // 128x128 tiles when they fill the GPU, else 64x64; TORCH_ACT_CUDA_TILE=big|small
   // forces one (tests and sanitizer runs use it to reach both on small shapes).
   bool big = cdiv(p.M, tc::CfgBig::BM) * cdiv(p.N, tc::CfgBig::BN) >= sm_count();
@@ -437,8 +436,8 @@ bool tc_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c, cons
     if (std::strcmp(force, "big") == 0) big = true;
     if (std::strcmp(force, "small") == 0) big = false;
   }
-  if (big) return tc::run<T, tc::CfgBig>(p, la.kmajor, lb.kmajor, rowwise);
-  return tc::run<T, tc::CfgSmall>(p, la.kmajor, lb.kmajor, rowwise);
+  if (big) return tc::run<T, tc::CfgBig>(p, la.kmajor, lb.kmajor, rowwise != Rowwise::None);
+  return tc::run<T, tc::CfgSmall>(p, la.kmajor, lb.kmajor, rowwise != Rowwise::None);
 }
 
 }  // namespace cuda

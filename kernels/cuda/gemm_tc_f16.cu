@@ -8,6 +8,6 @@
 namespace torch_act {
 namespace cuda {
 template bool tc_gemm<c10::Half>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                           const at::Tensor&, const at::Tensor&, Act, double);
+                           const at::Tensor&, const at::Tensor&, int, Rowwise, double);
 }  // namespace cuda
 }  // namespace torch_act
