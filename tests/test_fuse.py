@@ -228,6 +228,15 @@ def test_every_activation_form_fuses_exactly(dtype):
     assert_same(model, fused, [x], dtype)
 
 
+def test_chain_with_a_bias_free_layer():
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.Linear(3, 5, bias=False), nn.ELU(0.5), nn.Identity(), nn.Linear(5, 2)).double()
+    fused, rep = fuse(seq, report=True)
+    assert [(f.op, f.activations, f.alphas) for f in rep.fused] == [("mlp", ("elu", "identity"), (0.5, None))]
+    assert "[None, _3_bias]" in fused.forward.code                   # the missing bias passed as None
+    assert_same(seq, fused, [torch.randn(4, 3, dtype=torch.float64)], torch.float64)
+
+
 def test_modules_only_keep_the_original_forward():
     torch.manual_seed(0)
     seq = nn.Sequential(nn.Linear(4, 8), nn.GELU(), nn.Dropout(0.3), nn.Linear(8, 8), nn.Softplus(0.5), nn.Dropout(0.3))
