@@ -57,6 +57,9 @@ cpp-check:
 	cmake -S tests/cpp -B $(CPP_BUILD)/tests -DCMAKE_PREFIX_PATH="$$prefix" \
 	  -DTORCH_ACT_NET_EXE="$(CURDIR)/$(CPP_BUILD)/examples/net" > $(CPP_BUILD)/tests-configure.log 2>&1 || { cat $(CPP_BUILD)/tests-configure.log; exit 1; }; \
 	cmake --build $(CPP_BUILD)/tests -j $(MAX_JOBS); \
+	cmake -S examples/custom_activation -B $(CPP_BUILD)/custom_activation -DCMAKE_PREFIX_PATH="$$prefix" > $(CPP_BUILD)/custom-configure.log 2>&1 || { cat $(CPP_BUILD)/custom-configure.log; exit 1; }; \
+	cmake --build $(CPP_BUILD)/custom_activation -j $(MAX_JOBS); \
+	$(CPP_BUILD)/custom_activation/swish_demo; \
 	cmake -S benchmarks/cpp -B $(CPP_BUILD)/bench -DCMAKE_PREFIX_PATH="$$prefix" > $(CPP_BUILD)/bench-configure.log 2>&1 || { cat $(CPP_BUILD)/bench-configure.log; exit 1; }; \
 	cmake --build $(CPP_BUILD)/bench -j $(MAX_JOBS); \
 	cd $(CPP_BUILD)/tests && ctest --output-on-failure

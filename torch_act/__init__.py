@@ -75,6 +75,8 @@ from . import ops  # noqa: E402,F401  (fake kernels for torch.compile / export)
 from .ops import activation, linear_act, mlp  # noqa: E402
 from . import functional  # noqa: E402,F401
 from . import nn  # noqa: E402,F401
+from . import plugin  # noqa: E402,F401
+from .plugin import load_library  # noqa: E402
 
 
 def build_info():
@@ -109,6 +111,8 @@ __all__ = [
     "functional",
     "nn",
     "build_info",
+    "load_library",
+    "plugin",
     "cpu_isa",
     "set_cpu_isa",
     "supported_cpu_isas",
