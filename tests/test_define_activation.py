@@ -17,6 +17,8 @@ from torch_act import define as tdefine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TORCH_ACT_CACHE_DIR", os.path.join(ROOT, "build", "plugin-cache"))
+# (torch_act exports it; the module's own name works before that)
+define_activation = getattr(torch_act, "define_activation", tdefine.define_activation)
 
 # Swish-beta z * sigmoid(a z); its derivatives in z
 SWISH = dict(
@@ -34,8 +36,8 @@ BIPOLAR = dict(
 )
 
 SPECS = {
-    "swish_beta": torch_act.define_activation("swish_beta", **SWISH),
-    "bipolar_sigmoid": torch_act.define_activation("bipolar_sigmoid", **BIPOLAR),
+    "swish_beta": define_activation("swish_beta", **SWISH),
+    "bipolar_sigmoid": define_activation("bipolar_sigmoid", **BIPOLAR),
 }
 NAMES = list(SPECS)
 REFS = {
@@ -170,7 +172,7 @@ def test_every_cpu_isa(isa, name):
 # ------------------------------------------------------------------ definitions and the cache
 def test_same_definition_again_returns_the_entry():
     # whitespace differences are the same expression; no rebuild
-    again = torch_act.define_activation("swish_beta", "z * sigmoid(a * z)", SWISH["derivative"],
+    again = define_activation("swish_beta", "z * sigmoid(a * z)", SWISH["derivative"],
                                         alpha=1.0, second_derivative=SWISH["second_derivative"])
     assert again == SPECS["swish_beta"]
 
@@ -181,8 +183,9 @@ def test_second_define_in_a_new_process_loads_from_the_cache():
     mtimes = {p: os.path.getmtime(p) for p in libs}
     code = textwrap.dedent(f"""
         import time, torch, torch_act
+        from torch_act.define import define_activation
         t = time.perf_counter()
-        spec = torch_act.define_activation("swish_beta", **{SWISH!r})
+        spec = define_activation("swish_beta", **{SWISH!r})
         dt = time.perf_counter() - t
         x = torch.randn(4, 3, dtype=torch.float64)
         assert torch.allclose(torch_act.activation(x, "swish_beta", 2.0), x * torch.sigmoid(2 * x))
@@ -202,7 +205,7 @@ def _err(match=None, **kw):
     args = dict(name="never_registered", forward="z", derivative="1")
     args.update(kw)
     with pytest.raises(ValueError) as e:
-        torch_act.define_activation(**args)
+        define_activation(**args)
     assert "never_registered" not in torch_act.ACTIVATIONS
     return str(e.value)
 
@@ -248,15 +251,15 @@ def test_error_y_only_with_saves_output():
 
 def test_error_builtin_name():
     with pytest.raises(ValueError, match="'relu' is a built-in activation"):
-        torch_act.define_activation("relu", "where(z > 0, z, 0)", "where(z > 0, 1, 0)")
+        define_activation("relu", "where(z > 0, z, 0)", "where(z > 0, 1, 0)")
 
 
 def test_error_same_name_other_expressions():
     with pytest.raises(ValueError, match="already defined in this process with other expressions") as e:
-        torch_act.define_activation("swish_beta", "z*sigmoid(a*z)", "sigmoid(a*z)", alpha=1.0)
+        define_activation("swish_beta", "z*sigmoid(a*z)", "sigmoid(a*z)", alpha=1.0)
     assert "sigmoid(a*z)" in str(e.value)
     with pytest.raises(ValueError, match="already defined"):
-        torch_act.define_activation("swish_beta", **{**SWISH, "alpha": 2.0})
+        define_activation("swish_beta", **{**SWISH, "alpha": 2.0})
 
 
 def test_error_wrong_derivative_caught_by_check():
@@ -293,11 +296,11 @@ def test_compile_error_shows_expression_and_first_error(monkeypatch):
 
 def test_error_types():
     with pytest.raises(TypeError, match="forward must be a string"):
-        torch_act.define_activation("tt", lambda z: z, "1")
+        define_activation("tt", lambda z: z, "1")
     with pytest.raises(ValueError, match="name must be an identifier"):
-        torch_act.define_activation("my act", "z", "1")
+        define_activation("my act", "z", "1")
     with pytest.raises(ValueError, match="alpha must be a finite number"):
-        torch_act.define_activation("tt", "a*z", "a", alpha=float("nan"))
+        define_activation("tt", "a*z", "a", alpha=float("nan"))
 
 
 # ------------------------------------------------------------------ command line
@@ -312,23 +315,20 @@ def test_parse_define():
             tdefine.parse_define(bad)
 
 
-def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "torch_act", *args], capture_output=True, text=True,
-                          timeout=600, cwd=cwd,
-                          env={**os.environ, "TORCH_ACT_CACHE_DIR": torch_act.plugin.cache_dir(), "MPLBACKEND": "Agg"})
-
-
 SWISH_CLI = ("swish_beta=" + SWISH["forward"] + ";" + SWISH["derivative"] + ";alpha=1.0;second="
              + SWISH["second_derivative"])
 
 
-def test_cli_demo_and_playground_with_define(tmp_path):
-    r = _cli("demo", "--act1", "swish_beta", "--define", SWISH_CLI, "--steps", "30")
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    assert "same output as eager PyTorch: True; same gradients: True" in r.stdout
-    r = _cli("playground", "--define", SWISH_CLI, "--activation", "swish_beta", "--steps", "20",
-             "--points", "60", "--out", str(tmp_path), "--no-progress")
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+def test_cli_demo_and_playground_with_define(tmp_path, capsys):
+    """python -m torch_act demo / playground --define ... (in this process: the same entry point)."""
+    from torch_act.__main__ import main
+
+    assert main(["demo", "--act1", "swish_beta", "--define", SWISH_CLI, "--steps", "30"]) == 0
+    assert "same output as eager PyTorch: True; same gradients: True" in capsys.readouterr().out
+    assert main(["playground", "--define", SWISH_CLI, "--activation", "swish_beta", "--steps", "20",
+                 "--points", "60", "--out", str(tmp_path), "--no-progress"]) == 0
     assert os.path.exists(tmp_path / "decision_boundary.png")
-    r = _cli("demo", "--define", "bad=z**2;2*z", "--act1", "bad")
-    assert r.returncode == 2 and "'**' is not supported" in r.stderr
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["demo", "--define", "bad=z**2;2*z", "--act1", "bad"])
+    assert e.value.code == 2 and "'**' is not supported" in capsys.readouterr().err

@@ -35,6 +35,10 @@ def main(argv=None):
         if name == wanted:  # import only the command being run
             modules[name] = importlib.import_module(modname)
             modules[name].add_arguments(p)
+    if wanted in ("demo", "playground"):  # --define first, so the other options can name it
+        from .define import define_from_argv
+
+        define_from_argv(argv[1:], prog=f"python -m torch_act {wanted}")
     args = parser.parse_args(argv)
     return modules[args.command].main(args) or 0
 

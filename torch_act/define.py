@@ -400,7 +400,8 @@ def _check_kernels(d):
     for a in _alphas(d):
         av = 0.0 if a is None else a
         y = torch_act.activation(z, d.name, a)
-        (dz,) = torch.autograd.grad(y, z, g)
+        # (a scalar root: autograd.grad with a grad_outputs tensor imports sympy, ~1 s)
+        (dz,) = torch.autograd.grad((y * g).sum(), z)
         with torch.no_grad():
             yr = fwd(z, av)
             dr = g * der(yr if d.saves == "output" else z, av)
@@ -555,7 +556,8 @@ def define_from_argv(argv, prog="python -m torch_act"):
     full parse, so the other options can name them); exits with an argparse error."""
     import argparse
 
-    pre = argparse.ArgumentParser(prog=prog, add_help=False, allow_abbrev=False)
+    pre = argparse.ArgumentParser(prog=prog, add_help=False, allow_abbrev=False,
+                                  usage=f"%(prog)s ... --define {DEFINE_SYNTAX} ...")
     pre.add_argument("--define", action="append", default=[])
     known, _ = pre.parse_known_args(argv)
     for s in known.define:

@@ -8,6 +8,7 @@ import math
 
 import torch
 
+from .define import add_define_argument, define_all
 from .net import EagerNet, Net
 
 
@@ -17,6 +18,7 @@ def add_arguments(p):
     p.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--seed", type=int, default=0)
+    add_define_argument(p)
 
 
 def two_moons(n: int, generator: torch.Generator):
@@ -32,6 +34,7 @@ def two_moons(n: int, generator: torch.Generator):
 def main(args):
     import torch_act
 
+    define_all(getattr(args, "define", None))
     torch.manual_seed(args.seed)
     dev = torch.device(args.device)
     acts = (args.act1, args.act2)

@@ -55,7 +55,15 @@ _EAGER = {
 
 def eager_activation(name: str, x: torch.Tensor, alpha=None) -> torch.Tensor:
     """The activation computed by PyTorch's own functions (the reference)."""
-    return _EAGER[name](x, alpha)
+    fn = _EAGER.get(name)
+    if fn is not None:
+        return fn(x, alpha)
+    # any other registered activation (plugins, define_activation): its torch reference
+    from . import ACTIVATIONS
+
+    spec = ACTIVATIONS[name]
+    a = spec.default_alpha if alpha is None else alpha
+    return eval(spec.reference, {"torch": torch, "F": torch.nn.functional}, {"z": x, "a": a})
 
 
 class EagerNet(torch.nn.Module):

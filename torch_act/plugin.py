@@ -135,8 +135,6 @@ def build(header, functor, *, name=None, cuda=None, isas=None, verbose=False, bu
     Raises :class:`PluginBuildError` with the compiler's output when it does
     not compile, and ValueError when the name is taken.
     """
-    from torch.utils import cpp_extension
-
     if cuda is None:
         cuda = _default_cuda()
     if cuda and not _with_cuda():
@@ -156,6 +154,8 @@ def build(header, functor, *, name=None, cuda=None, isas=None, verbose=False, bu
     if os.path.exists(so) and os.path.exists(stamp) and open(stamp).read() == key:
         load_library(so)
         return _by_origin(origin, so)
+    from torch.utils import cpp_extension  # (after the cache check: importing it takes ~1 s)
+
     os.makedirs(folder, exist_ok=True)
     local_header = os.path.join(folder, f"{name}_functor.h")
     with open(local_header, "w") as f:

@@ -100,6 +100,9 @@ def add_arguments(p):
                    help="torch CPU threads while training (default 1: fastest for these tiny nets)")
     p.add_argument("--dpi", type=int, default=100, help="PNG resolution (default 100)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm progress bar")
+    from ..define import add_define_argument
+
+    add_define_argument(p)
 
 
 # ------------------------------------------------------------------ model and training
@@ -292,6 +295,9 @@ def _normalise(args):
     """Accept an argparse Namespace built by hand (strings where the parser gives lists)."""
     a = argparse.Namespace(**{**DEFAULTS, "tensorboard": None, "compare": None, "threads": 1,
                               "dpi": 100, "progress": True, **vars(args)})
+    from ..define import define_all
+
+    define_all(getattr(a, "define", None))
     if a.dataset not in DATASETS:
         raise ValueError(f"unknown dataset '{a.dataset}'; expected one of: {', '.join(DATASETS)}")
     a.activation = parse_activation_list(a.activation) if isinstance(a.activation, str) else \
