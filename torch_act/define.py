@@ -337,7 +337,7 @@ def _alphas(d):
     return [d.alpha, d.alpha * 1.5 if d.alpha != 0 else 0.5]
 
 
-def _fd_mismatch(f, deriv, z, a):
+def _fd_mismatch(f, deriv, z):
     """Compares deriv(z) with the central finite differences of f at the points z
     where f is finite and smooth (a Richardson pair of steps tells kinks and jumps
     apart from rounding); returns (number checked, first bad index or None, D, C)."""
@@ -373,7 +373,7 @@ def _check_math(d):
             d2 = (lambda t: sec(fwd(t, av), av)) if out else (lambda t: sec(t, av))
             pairs.append(("second_derivative", "derivative", d1, d2))
         for what, of, fn, dn in pairs:
-            n, bad, dv, c = _fd_mismatch(fn, dn, z, av)
+            n, bad, dv, c = _fd_mismatch(fn, dn, z)
             at = f"z = {float(z[bad or 0]):.6g}" + (f", a = {a:g}" if a is not None else "")
             if n < len(z) // 10:
                 raise ValueError(
