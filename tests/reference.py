@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 import torch_act
 
-_SCOPE = {"torch": torch, "F": F, "__builtins__": {}}
+_SCOPE = {"torch": torch, "F": F}
 _compiled = {}  # reference source -> code object
 
 
