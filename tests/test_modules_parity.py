@@ -55,8 +55,8 @@ def case(name, *args, **kwargs):
 
 CASES = [
     case("ReLU"), case("ReLU", inplace=True),
-    case("LeakyReLU"), case("LeakyReLU", 0.2), case("LeakyReLU", -0.3), case("LeakyReLU", negative_slope=0.1, inplace=True),
-    case("LeakyReLU", -0.3, True),
+    case("LeakyReLU"), case("LeakyReLU", 0.2), case("LeakyReLU", -0.3),
+    case("LeakyReLU", negative_slope=0.1, inplace=True), case("LeakyReLU", -0.3, True),
     case("Sigmoid"), case("Tanh"),
     case("Softmax"), case("Softmax", 0), case("Softmax", dim=1), case("Softmax", -1), case("Softmax", 2),
     case("LogSoftmax"), case("LogSoftmax", 0), case("LogSoftmax", dim=-1), case("LogSoftmax", -2),
@@ -130,7 +130,7 @@ def assert_same(ours, theirs, dtype, what, mask=None):
     torch.testing.assert_close(ours, theirs, rtol=rtol, atol=atol, equal_nan=True, msg=lambda m: f"{what}: {m}")
 
 
-def compare(name, args, kwargs, x0, dtype, grad_tol_scale=1.0):
+def compare(name, args, kwargs, x0, dtype):
     ours_m, theirs_m = build(name, args, kwargs)
     _, t_inp, t_out, t_err = run(theirs_m, x0)
     _, o_inp, o_out, o_err = run(ours_m, x0)
@@ -449,7 +449,8 @@ def test_attributes_changed_after_construction_are_used():
     x = torch.randn(4, 5, dtype=torch.float64) * 4
     pairs = [(tnn.LeakyReLU(), torch.nn.LeakyReLU(), "negative_slope", 0.3),
              (tnn.ELU(), torch.nn.ELU(), "alpha", 0.4), (tnn.CELU(), torch.nn.CELU(), "alpha", 0.4),
-             (tnn.Softplus(), torch.nn.Softplus(), "beta", 3.0), (tnn.Softplus(), torch.nn.Softplus(), "threshold", 2.0),
+             (tnn.Softplus(), torch.nn.Softplus(), "beta", 3.0),
+             (tnn.Softplus(), torch.nn.Softplus(), "threshold", 2.0),
              (tnn.Softmax(1), torch.nn.Softmax(1), "dim", 0), (tnn.LogSoftmax(1), torch.nn.LogSoftmax(1), "dim", 0),
              (tnn.GELU(), torch.nn.GELU(), "approximate", "tanh"), (tnn.ReLU6(), torch.nn.ReLU6(), "max_val", 2.0),
              (tnn.ReLU6(), torch.nn.ReLU6(), "min_val", -1.0), (tnn.Sine(), TorchSine(), "omega_0", 3.0)]
@@ -504,3 +505,15 @@ def test_cuda_autocast_dtypes_are_torchs(name, args):
         yo, yt = ours(x), theirs(x)
     assert yo.dtype == yt.dtype
     torch.testing.assert_close(yo, yt, rtol=2e-3, atol=2e-3)
+
+
+def test_functional_follows_the_live_registry(monkeypatch):
+    from torch_act import functional as taf
+
+    # an activation registered after the import (simulated: its function not made yet)
+    monkeypatch.delitem(vars(taf), "softsign")
+    assert "softsign" in dir(taf)
+    x = torch.randn(4, 3, dtype=torch.float64)
+    torch.testing.assert_close(taf.softsign(x), F.softsign(x), rtol=1e-12, atol=1e-12)
+    with pytest.raises(AttributeError, match="no attribute 'swish'"):
+        taf.swish

@@ -43,16 +43,16 @@ from . import ACTIVATIONS, _C
 activation_op = torch.ops.torch_act.activation.default
 
 _KERNEL_DTYPES = frozenset((torch.float32, torch.float64, torch.bfloat16, torch.float16))
-_KERNEL_DEVICES = frozenset(("cpu", "meta") + (("cuda",) if _C.build_info()["with_cuda"] else ()))
+_WITH_CUDA = bool(_C.build_info()["with_cuda"])
 _FLOAT32_MAX = 3.4028234663852886e38
 _REDUCED = (torch.float16, torch.bfloat16)
 
 
 def kernel_takes(input, alpha=None, nonzero=False) -> bool:
     """Whether torch_act's kernels compute this (else torch's function does)."""
-    if not isinstance(input, Tensor):
+    if not isinstance(input, Tensor) or input.dtype not in _KERNEL_DTYPES or input.layout != torch.strided:
         return False
-    if input.dtype not in _KERNEL_DTYPES or input.layout != torch.strided or input.device.type not in _KERNEL_DEVICES:
+    if not (input.is_cpu or (_WITH_CUDA and input.is_cuda) or input.is_meta):
         return False
     if alpha is None:
         return True
@@ -68,14 +68,13 @@ def _saves_input(spec, alpha) -> bool:
 def elementwise(input: Tensor, name: str, alpha, inplace: bool, fallback, *args) -> Tensor:
     """``name`` on the kernel (in place into ``input`` when ``inplace``), or
     ``fallback(input, *args)`` (torch's function) where the kernel cannot."""
-    spec = ACTIVATIONS[name]
     if alpha is not None:
         alpha = float(alpha)
-    if not kernel_takes(input, alpha, spec.alpha_nonzero):
+    if not kernel_takes(input, alpha, alpha is not None and ACTIVATIONS[name].alpha_nonzero):
         return fallback(input, *args)
     if not inplace:
         return activation_op(input, name, alpha)
-    if torch.is_grad_enabled() and input.requires_grad and _saves_input(spec, alpha):
+    if torch.is_grad_enabled() and input.requires_grad and _saves_input(ACTIVATIONS[name], alpha):
         # the op saves its input for backward and copy_ overwrites it: give it a copy
         out = activation_op(input.clone(), name, alpha)
     else:
