@@ -78,6 +78,7 @@ from . import nn  # noqa: E402,F401
 from . import plugin  # noqa: E402,F401
 from .plugin import load_library  # noqa: E402
 from .fuse import fuse  # noqa: E402
+from .define import define_activation  # noqa: E402
 
 
 def build_info():
@@ -114,6 +115,7 @@ __all__ = [
     "build_info",
     "load_library",
     "fuse",
+    "define_activation",
     "plugin",
     "cpu_isa",
     "set_cpu_isa",
