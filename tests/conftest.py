@@ -16,6 +16,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch_act  # noqa: E402
+import plugins  # noqa: E402,F401  (user activations: registered before the lists below)
 
 ACTS = list(torch_act.ACTIVATIONS)
 ELEMENTWISE = [a for a in ACTS if not torch_act.ACTIVATIONS[a].rowwise]
@@ -40,6 +41,8 @@ TOL = {
 
 # a non-default alpha per parametrised activation, to prove alpha is used
 ALPHAS = {"leaky_relu": 0.2, "elu": 0.7, "softplus": 2.0, "celu": 0.5, "sin": 2.5}
+for _a in WITH_ALPHA:  # user activations: some value other than the default
+    ALPHAS.setdefault(_a, 1.5 * torch_act.ACTIVATIONS[_a].default_alpha + 0.25)
 
 
 def assert_close(actual, expected, dtype, scale=1.0):
