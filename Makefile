@@ -10,6 +10,11 @@ TORCH_SPEC ?= torch
 PY := $(VENV)/bin/python
 DEPS_STAMP := $(VENV)/.torch_act-deps
 PY_DEPS := numpy pytest hypothesis matplotlib tqdm tensorboard expecttest ninja
+# test-only: real clients of torch_act.fuse (tests skip cleanly without them);
+# --no-deps so pip never replaces torch (torchvision 0.29 is built for torch 2.14)
+PY_TEST_DEPS := torchvision==0.29.1 transformers==5.24.0 huggingface-hub==2.4.0 tokenizers==0.23.1 \
+  safetensors==0.8.0 regex==2026.11.19 pyyaml==6.0.4 httpx2==2.16.2 httpcore2==2.16.2 anyio==4.16.0 \
+  h11==0.16.0 idna==3.20 truststore==0.10.5
 MAX_JOBS ?= 2
 export MAX_JOBS
 CPP_BUILD ?= build/cpp
@@ -25,6 +30,7 @@ $(PY):
 $(DEPS_STAMP): | $(PY)
 	$(PY) -m pip install --upgrade pip setuptools wheel
 	$(PY) -m pip install "$(TORCH_SPEC)" $(PY_DEPS)
+	$(PY) -m pip install --no-deps $(PY_TEST_DEPS) || echo "test-only packages not installed: their tests skip"
 	touch $@
 
 venv deps: $(DEPS_STAMP)

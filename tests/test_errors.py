@@ -26,7 +26,7 @@ la = torch_act.linear_act
         (lambda: torch_act.activation(torch.ones(3, dtype=torch.int32), "relu"), RuntimeError,
          "input must be float32, float64, bfloat16 or float16"),
         (lambda: la(randn(2, 3), randn(4, 3), None, "relu", 0.5), ValueError, "'relu' takes no alpha"),
-        (lambda: la(randn(2, 3), randn(4, 3), None, "softplus", 0.0), ValueError, "beta"),
+        (lambda: la(randn(2, 3), randn(4, 3), None, "softplus", 0.0), ValueError, "alpha must be non-zero"),
         (lambda: la(randn(2, 3), randn(4, 3), None, "elu", float("nan")), ValueError, "alpha must be finite"),
         (lambda: torch_act.activation(torch.tensor(1.0), "softmax"), RuntimeError, "at least 1 dimension"),
         (lambda: torch_act.mlp(randn(2, 3), [], [], []), ValueError, "at least one layer"),

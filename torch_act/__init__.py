@@ -77,6 +77,8 @@ from . import functional  # noqa: E402,F401
 from . import nn  # noqa: E402,F401
 from . import plugin  # noqa: E402,F401
 from .plugin import load_library  # noqa: E402
+from .fuse import fuse  # noqa: E402
+from .define import define_activation  # noqa: E402
 
 
 def build_info():
@@ -112,6 +114,8 @@ __all__ = [
     "nn",
     "build_info",
     "load_library",
+    "fuse",
+    "define_activation",
     "plugin",
     "cpu_isa",
     "set_cpu_isa",

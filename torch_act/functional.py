@@ -2,7 +2,8 @@
 
 Besides the three ops, each activation in ``torch_act.ACTIVATIONS`` is
 available by name, e.g. ``torch_act.functional.gelu_tanh(x)`` or
-``torch_act.functional.leaky_relu(x, alpha=0.2)``.
+``torch_act.functional.leaky_relu(x, alpha=0.2)``; an activation registered
+later (``torch_act.define_activation``, a plugin) appears here too.
 """
 from typing import Optional
 
@@ -27,3 +28,15 @@ def _make(name: str):
 for _name in ACTIVATIONS:
     globals()[_name] = _make(_name)
 del _name
+
+
+def __getattr__(name: str):
+    # the registry is live: activations registered after this import
+    if name.isidentifier() and not name.startswith("_") and name in ACTIVATIONS:
+        fn = globals()[name] = _make(name)
+        return fn
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(ACTIVATIONS))
