@@ -17,8 +17,6 @@ from torch_act import define as tdefine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TORCH_ACT_CACHE_DIR", os.path.join(ROOT, "build", "plugin-cache"))
-# (torch_act exports it; the module's own name works before that)
-define_activation = getattr(torch_act, "define_activation", tdefine.define_activation)
 
 # Swish-beta z * sigmoid(a z); its derivatives in z
 SWISH = dict(
@@ -36,8 +34,8 @@ BIPOLAR = dict(
 )
 
 SPECS = {
-    "swish_beta": define_activation("swish_beta", **SWISH),
-    "bipolar_sigmoid": define_activation("bipolar_sigmoid", **BIPOLAR),
+    "swish_beta": torch_act.define_activation("swish_beta", **SWISH),
+    "bipolar_sigmoid": torch_act.define_activation("bipolar_sigmoid", **BIPOLAR),
 }
 NAMES = list(SPECS)
 REFS = {
@@ -172,7 +170,7 @@ def test_every_cpu_isa(isa, name):
 # ------------------------------------------------------------------ definitions and the cache
 def test_same_definition_again_returns_the_entry():
     # whitespace differences are the same expression; no rebuild
-    again = define_activation("swish_beta", "z * sigmoid(a * z)", SWISH["derivative"],
+    again = torch_act.define_activation("swish_beta", "z * sigmoid(a * z)", SWISH["derivative"],
                                         alpha=1.0, second_derivative=SWISH["second_derivative"])
     assert again == SPECS["swish_beta"]
 
@@ -183,9 +181,8 @@ def test_second_define_in_a_new_process_loads_from_the_cache():
     mtimes = {p: os.path.getmtime(p) for p in libs}
     code = textwrap.dedent(f"""
         import time, torch, torch_act
-        from torch_act.define import define_activation
         t = time.perf_counter()
-        spec = define_activation("swish_beta", **{SWISH!r})
+        spec = torch_act.define_activation("swish_beta", **{SWISH!r})
         dt = time.perf_counter() - t
         x = torch.randn(4, 3, dtype=torch.float64)
         assert torch.allclose(torch_act.activation(x, "swish_beta", 2.0), x * torch.sigmoid(2 * x))
@@ -205,7 +202,7 @@ def _err(match=None, **kw):
     args = dict(name="never_registered", forward="z", derivative="1")
     args.update(kw)
     with pytest.raises(ValueError) as e:
-        define_activation(**args)
+        torch_act.define_activation(**args)
     assert "never_registered" not in torch_act.ACTIVATIONS
     return str(e.value)
 
@@ -251,15 +248,15 @@ def test_error_y_only_with_saves_output():
 
 def test_error_builtin_name():
     with pytest.raises(ValueError, match="'relu' is a built-in activation"):
-        define_activation("relu", "where(z > 0, z, 0)", "where(z > 0, 1, 0)")
+        torch_act.define_activation("relu", "where(z > 0, z, 0)", "where(z > 0, 1, 0)")
 
 
 def test_error_same_name_other_expressions():
     with pytest.raises(ValueError, match="already defined in this process with other expressions") as e:
-        define_activation("swish_beta", "z*sigmoid(a*z)", "sigmoid(a*z)", alpha=1.0)
+        torch_act.define_activation("swish_beta", "z*sigmoid(a*z)", "sigmoid(a*z)", alpha=1.0)
     assert "sigmoid(a*z)" in str(e.value)
     with pytest.raises(ValueError, match="already defined"):
-        define_activation("swish_beta", **{**SWISH, "alpha": 2.0})
+        torch_act.define_activation("swish_beta", **{**SWISH, "alpha": 2.0})
 
 
 def test_error_wrong_derivative_caught_by_check():
@@ -296,11 +293,11 @@ def test_compile_error_shows_expression_and_first_error(monkeypatch):
 
 def test_error_types():
     with pytest.raises(TypeError, match="forward must be a string"):
-        define_activation("tt", lambda z: z, "1")
+        torch_act.define_activation("tt", lambda z: z, "1")
     with pytest.raises(ValueError, match="name must be an identifier"):
-        define_activation("my act", "z", "1")
+        torch_act.define_activation("my act", "z", "1")
     with pytest.raises(ValueError, match="alpha must be a finite number"):
-        define_activation("tt", "a*z", "a", alpha=float("nan"))
+        torch_act.define_activation("tt", "a*z", "a", alpha=float("nan"))
 
 
 # ------------------------------------------------------------------ command line
