@@ -14,7 +14,8 @@ same computation made here in one process, in float64:
   Colwise -> Rowwise plans with identity, non-linear and softmax activations
   on the row-parallel layer, forward and gradients; ColwiseParallel keeps the
   fused op local (no collective, output Shard(-1)); activation / mlp on
-  sharded DTensors; the public ops under inference_mode.
+  sharded DTensors; the public ops under inference_mode; every plan counts
+  the collectives it issues, so a plan that should stay local is proven to.
 * examples/ddp_train.py runs under torchrun.
 
 Skips cleanly without torch.distributed or gloo.  Every launch has a timeout.
@@ -24,15 +25,11 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
-
 import time
 
-T_START = time.time()
+T_START = time.time()     # (a worker records how long its start-up took)
 import pytest  # noqa: E402
 import torch  # noqa: E402
-
-T_IMPORT = time.time() - T_START
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -180,8 +177,7 @@ def _worker(rank, port, out_dir):
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=WORLD, timeout=timedelta(seconds=120))
 
-    import time
-    timings = {"start": time.time() - T0}
+    timings = {"start": time.time() - T_START}
 
     def scenario(name, fn):
         t = time.time()
@@ -254,10 +250,12 @@ def _worker(rank, port, out_dir):
             y = model(x)
         fwd = counts(cm)
         out = y
-        (out * t).sum().backward()
+        with CountComms() as cm_b:
+            (out * t).sum().backward()
         grads = {n: (p.grad.full_tensor() if isinstance(p.grad, DTensor) else p.grad).clone()
                  for n, p in model.named_parameters()}
-        return {"out": out.detach(), "grads": grads, "dx": x.grad.clone(), "fwd_comms": fwd}
+        return {"out": out.detach(), "grads": grads, "dx": x.grad.clone(), "fwd_comms": fwd,
+                "bwd_comms": counts(cm_b)}
 
     for name, (a1, a2, row) in TP_PLANS.items():
         scenario("tp_" + name, lambda a1=a1, a2=a2, row=row: tp(a1, a2, row))
@@ -307,6 +305,13 @@ def _worker(rank, port, out_dir):
                                          distribute_tensor(w, mesh, [Shard(0)]),
                                          distribute_tensor(b, mesh, [Shard(0)]), act)
                 out[f"inference_{act}"] = {"out": y.full_tensor(), "placements": str(y.placements)}
+                # row-parallel (W sharded on K), non-linear: one all-reduce of the partial sums
+                args = (distribute_tensor(x, mesh, [Shard(2)]), distribute_tensor(w, mesh, [Shard(1)]),
+                        distribute_tensor(b, mesh, [Replicate()]))
+                with CountComms() as cm:
+                    y = torch_act.linear_act(*args, act)
+                out[f"inference_row_{act}"] = {"out": y.full_tensor(), "placements": str(y.placements),
+                                               "comms": counts(cm)}
         out["inputs"] = {"x": x, "ws": ws, "bs": bs, "w": w, "b": b}
         return out
 
@@ -479,13 +484,15 @@ def test_tensor_parallel_equals_one_process(ranks, name):
         close(r["grads"][n], p.grad)
     # the other rank has the same (replicated) output
     close(result(ranks, "tp_" + name, rank=1)["out"], y.detach())
-    comms = r["fwd_comms"]
-    if name == "colrow_identity":
-        # column layer local, row layer: one all-reduce of the partial sums
-        assert comms == {"all_reduce": 1}, comms
-    elif row:
-        # an activation of a partial sum would be wrong: no all-reduce of partials, the inputs are gathered
-        assert "all_reduce" not in comms and comms, comms
+    if row:
+        # column layer local; row layer: one all-reduce of the partial sums, before
+        # the activation for a non-linear one (an activation of a partial sum is wrong)
+        assert r["fwd_comms"] == {"all_reduce": 1}, r["fwd_comms"]
+        # backward: both layers local; only the input's gradient (partial, from the column layer) is reduced
+        assert r["bwd_comms"] == {"all_reduce": 1}, r["bwd_comms"]
+    else:
+        # softmax needs whole rows: the column-sharded weight is gathered
+        assert "all_gather_into_tensor" in r["fwd_comms"], r["fwd_comms"]
 
 
 def test_colwise_parallel_keeps_the_fused_op_local(ranks):
@@ -534,6 +541,9 @@ def test_dtensor_activation_mlp_and_inference(ranks):
         close(o["out"], torch_act.linear_act(x, inp["w"], inp["b"], act))
         want = "(Shard(dim=2),)" if act == "relu" else "(Replicate(),)"
         assert o["placements"] == want, o
+        o = r[f"inference_row_{act}"]
+        close(o["out"], torch_act.linear_act(x, inp["w"], inp["b"], act))
+        assert o["placements"] == "(Replicate(),)" and o["comms"] == {"all_reduce": 1}, o
 
 
 def test_identity_activation_backward_on_dtensor(ranks):
@@ -558,7 +568,6 @@ def test_ddp_example_runs_under_torchrun(launches):
 
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--worker":
-        T0 = time.time() - T_IMPORT
         _worker(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
     else:
         sys.exit("usage: test_distributed.py --worker RANK PORT OUT_DIR (run by the tests)")

@@ -21,17 +21,21 @@ the one needing the cheapest redistribution of the inputs):
     Not for softmax / log_softmax (a row would be split).
   * row, identity activation only: x Shard(-1), W Shard(1), b Partial ->
     out Partial (reduced later, e.g. by RowwiseParallel's output all-reduce).
-    Also x Partial, W Replicate, b Partial -> Partial.  A non-linear activation
-    of a partial sum is wrong, so under RowwiseParallel a non-linear layer takes
-    one of the strategies above: DTensor all-gathers x and redistributes W
-    (docs/distributed.md: keep the activation of a row-parallel layer apart).
+    Also x Partial, W Replicate, b Partial -> Partial.
+  * row, non-linear activation: an activation of a partial sum is wrong, and
+    the strategies alone would make DTensor gather x and W on every call.  A
+    torch_dispatch rule (``_row_parallel_rule``) instead runs the fused op
+    with the identity (Partial), all-reduces that once -- the collective an
+    identity layer pays anyway -- and applies bias and activation to the whole
+    sums (Replicate), saving what the backward needs.
 ``_linear_act_bwd``: the transposes of those, plus "row" for every activation
   (grad and saved Replicate, x Shard(-1), W Shard(1) -> dx Shard(-1),
-  dW Shard(1), db Replicate), which is how the backward of a row-sharded
-  layer computes with no collective.
-``activation`` / ``_activation_bwd``: elementwise, so any Shard(d) (not the
-  last dim for softmax / log_softmax, which must see whole rows), Partial only
-  for identity.
+  dW Shard(1), db Replicate): the backward of a row-parallel layer needs no
+  collective.  Every gradient is linear in grad_out, so a Partial grad_out
+  (x, W, saved Replicate) gives Partial gradients, for any activation.
+``activation``: elementwise, so any Shard(d), except the last dim for softmax /
+  log_softmax (rows must be whole: DTensor gathers it); Partial for identity
+  only.  ``_activation_bwd``: the same, and Partial grad_out for any activation.
 ``mlp`` / ``_mlp_fwd`` / ``_mlp_bwd``: replicate, or batch-sharded input with
   replicated weights (data / sequence parallel; weight gradients Partial).
   A sharded weight is all-gathered: one op across many layers has no
@@ -75,10 +79,6 @@ def _arg(op_schema, index, name, default=None):
     return op_schema.kwargs_schema.get(name, default)
 
 
-def _ndim(strategy):
-    return strategy.ndim
-
-
 def _flat_strategies(x):
     """The OpStrategy leaves of one argument (a tensor, a list, a TupleStrategy), in order."""
     from torch.distributed.tensor._op_schema import OpStrategy, TupleStrategy
@@ -99,12 +99,12 @@ def _expand(op_schema, rows, n_out):
     return expand_to_full_mesh_op_strategy(mesh, op_schema, rows, input_index=n_out)
 
 
-def _linear_fwd_rows(x, w, b, name, alpha, saved):
+def _linear_fwd_rows(x, b, name, saved):
     """Rows [out, (saved,) x, W, b?] for one mesh dim.  ``saved``: None (public op,
     no saved output), True (the saved output is a tensor like out), False (empty)."""
     from torch.distributed.tensor import Partial, Replicate, Shard
     R, P = Replicate(), Partial()
-    nd = _ndim(x)
+    nd = x.ndim
     last = nd - 1
     has_b = b is not None
     rowwise = _act(name).rowwise
@@ -130,17 +130,16 @@ def _linear_fwd_rows(x, w, b, name, alpha, saved):
 
 
 def _linear_act_strategy(op_schema):
-    x, w, b = _arg(op_schema, 0, "input"), _arg(op_schema, 1, "weight"), _arg(op_schema, 2, "bias")
+    x, b = _arg(op_schema, 0, "input"), _arg(op_schema, 2, "bias")
     name = _arg(op_schema, 3, "activation", "identity")
-    alpha = _arg(op_schema, 4, "alpha")
-    return _expand(op_schema, _linear_fwd_rows(x, w, b, name, alpha, None), 1)
+    return _expand(op_schema, _linear_fwd_rows(x, b, name, None), 1)
 
 
 def _linear_act_fwd_strategy(op_schema):
-    x, w, b = _arg(op_schema, 0, "input"), _arg(op_schema, 1, "weight"), _arg(op_schema, 2, "bias")
+    x, b = _arg(op_schema, 0, "input"), _arg(op_schema, 2, "bias")
     name, alpha = _arg(op_schema, 3, "activation"), _arg(op_schema, 4, "alpha")
     saved = not _saves_empty(name, alpha)
-    return _expand(op_schema, _linear_fwd_rows(x, w, b, name, alpha, saved), 2)
+    return _expand(op_schema, _linear_fwd_rows(x, b, name, saved), 2)
 
 
 def _linear_act_bwd_strategy(op_schema):
@@ -149,7 +148,7 @@ def _linear_act_bwd_strategy(op_schema):
     g, x = _arg(op_schema, 0, "grad_out"), _arg(op_schema, 1, "input")
     s = _arg(op_schema, 3, "saved")
     name, mask = _arg(op_schema, 4, "activation"), list(_arg(op_schema, 6, "output_mask"))
-    nd = _ndim(x)
+    nd = x.ndim
     last = nd - 1
     s_full = s.shape != (0,) or g.shape == (0,)
     rowwise = _act(name).rowwise
@@ -173,7 +172,7 @@ def _linear_act_bwd_strategy(op_schema):
 def _activation_strategy(op_schema):
     from torch.distributed.tensor import Partial, Replicate, Shard
     x, name = _arg(op_schema, 0, "input"), _arg(op_schema, 1, "activation")
-    nd = _ndim(x)
+    nd = x.ndim
     rows = [[Replicate(), Replicate()]]
     rows += [[Shard(d), Shard(d)] for d in range(nd) if not (_act(name).rowwise and d == nd - 1)]
     if _is_linear(name):
@@ -186,7 +185,7 @@ def _activation_bwd_strategy(op_schema):
     R = Replicate()
     g, s = _arg(op_schema, 0, "grad_out"), _arg(op_schema, 1, "saved")
     name = _arg(op_schema, 2, "activation")
-    nd = _ndim(g)
+    nd = g.ndim
     s_full = s.shape != (0,) or g.shape == (0,)
     rows = [[R, R, R]]
     rows += [[Shard(d), Shard(d), Shard(d) if s_full else R]
@@ -196,7 +195,7 @@ def _activation_bwd_strategy(op_schema):
     return _expand(op_schema, rows, 1)
 
 
-def _mlp_rows(op_schema, x, tensors_after_x, outputs):
+def _mlp_rows(x, tensors_after_x, outputs):
     """Rows for the mlp ops: replicate, or x Shard(d) on a leading dim with every
     weight/bias Replicate.  ``outputs``: for each output, 'batch' (follows x),
     'partial' (a weight gradient) or 'empty' (Replicate)."""
@@ -204,7 +203,7 @@ def _mlp_rows(op_schema, x, tensors_after_x, outputs):
     R = Replicate()
     n_in = len(tensors_after_x)
     rows = [[R] * (len(outputs) + 1 + n_in)]
-    for d in range(_ndim(x) - 1):
+    for d in range(x.ndim - 1):
         out = [Shard(d) if o == "batch" else Partial() if o == "partial" else R for o in outputs]
         ins = [Shard(d) if o == "batch" else R for o in tensors_after_x]
         rows.append(out + [Shard(d)] + ins)
@@ -220,7 +219,7 @@ def _mlp_common(op_schema):
 
 def _mlp_strategy(op_schema):
     x, ws, bs = _mlp_common(op_schema)
-    rows = _mlp_rows(op_schema, x, ["w"] * (len(ws) + len(bs)), ["batch"])
+    rows = _mlp_rows(x, ["w"] * (len(ws) + len(bs)), ["batch"])
     return _expand(op_schema, rows, 1)
 
 
@@ -230,12 +229,12 @@ def _mlp_fwd_strategy(op_schema):
     outs = []
     for n, a in zip(names, alphas):
         outs += ["batch", "empty" if _saves_empty(n, a) else "batch"]
-    rows = _mlp_rows(op_schema, x, ["w"] * (len(ws) + len(bs)), outs)
+    rows = _mlp_rows(x, ["w"] * (len(ws) + len(bs)), outs)
     return _expand(op_schema, rows, len(outs))
 
 
 def _mlp_bwd_strategy(op_schema):
-    g, x = _arg(op_schema, 0, "grad_out"), _arg(op_schema, 1, "input")
+    x = _arg(op_schema, 1, "input")
     ws = _flat_strategies(_arg(op_schema, 2, "weights"))
     biases = _arg(op_schema, 3, "biases")
     bs = _flat_strategies(biases)
@@ -249,12 +248,56 @@ def _mlp_bwd_strategy(op_schema):
     R = Replicate()
     n_after_x = len(ws) + len(bs) + len(saved)
     rows = [[R] * (len(outs) + 2 + n_after_x)]
-    for d in range(_ndim(x) - 1):
+    for d in range(x.ndim - 1):
         out = [Shard(d) if o == "batch" else Partial() if o == "partial" else R for o in outs]
         ins = [Shard(d), Shard(d)] + [R] * (len(ws) + len(bs))
         ins += [Shard(d) if s.shape != (0,) else R for s in saved]
         rows.append(out + ins)
     return _expand(op_schema, rows, len(outs))
+
+
+# --------------------------------------------------------------- row-parallel, non-linear
+def _bind(func, args, kwargs):
+    names = [a.name for a in func._schema.arguments]
+    vals = dict(zip(names, args))
+    vals.update(kwargs or {})
+    return [vals.get(n, a.default_value) for n, a in zip(names, func._schema.arguments)]
+
+
+def _k_sharded(w):
+    from torch.distributed.tensor import Shard
+    return any(isinstance(p, Shard) and p.dim in (1, -1) for p in w.placements)
+
+
+def _row_parallel_rule(cls, func, types, args, kwargs):
+    """``act(x @ W.T + b)`` with W sharded on K (RowwiseParallel) and a non-linear
+    activation: each rank's product is a partial sum, and act(partial) is wrong.
+    Rather than gather x and W (what the strategies alone would make DTensor
+    do, every step), compute the partial product with the fused op (identity),
+    all-reduce it once -- exactly the collective an identity layer pays -- and
+    apply bias and activation to the whole sums.  Anything else: the normal
+    DTensor dispatch, with the strategies above."""
+    from torch.distributed.tensor import DTensor, Partial, Replicate
+
+    x, w, b, name, alpha = _bind(func, args, kwargs)
+    if (_is_linear(name) or not isinstance(x, DTensor) or not isinstance(w, DTensor)
+            or not _k_sharded(w)):
+        return NotImplemented
+    ops = _torch_ops()
+    z, _ = ops._linear_act_fwd.default(x, w, None, "identity", None)           # Partial on K's mesh dims
+    z = z.redistribute(z.device_mesh, [Replicate() if isinstance(p, Partial) else p for p in z.placements])
+    if b is not None:
+        z = z + b
+    out = ops.activation.default(z, name, alpha)
+    if func is ops.linear_act.default:
+        return out
+    saved = z.new_empty((0,)) if _saves_empty(name, alpha) else z
+    return out, saved
+
+
+def _torch_ops():
+    import torch
+    return torch.ops.torch_act
 
 
 # name -> (strategy, index of the first non-tensor argument, its keyword names)
@@ -293,6 +336,8 @@ def register():
             # are part of DTensor's sharding cache key (static_argnum onwards).
             info = RuntimeSchemaInfo(static_argnum, static_kwargs, needs_pytree=True)
             propagator.register_op_strategy(getattr(torch.ops.torch_act, name).default, fn, info)
+        for name in ("_linear_act_fwd", "linear_act"):
+            torch.library.register_torch_dispatch(f"torch_act::{name}", DTensor, _row_parallel_rule)
         _registered = True
         return True
 
