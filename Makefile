@@ -10,6 +10,11 @@ TORCH_SPEC ?= torch
 PY := $(VENV)/bin/python
 DEPS_STAMP := $(VENV)/.torch_act-deps
 PY_DEPS := numpy pytest hypothesis matplotlib tqdm tensorboard expecttest ninja
+# test-only: real clients of torch_act.fuse (tests skip cleanly without them);
+# --no-deps so pip never replaces torch (torchvision 0.29 is built for torch 2.14)
+PY_TEST_DEPS := torchvision==0.29.1 transformers==5.24.0 huggingface-hub==2.4.0 tokenizers==0.23.1 \
+  safetensors==0.8.0 regex==2026.11.19 pyyaml==6.0.4 httpx2==2.16.2 httpcore2==2.16.2 anyio==4.16.0 \
+  h11==0.16.0 idna==3.20 truststore==0.10.5
 MAX_JOBS ?= 2
 export MAX_JOBS
 CPP_BUILD ?= build/cpp
@@ -25,6 +30,7 @@ $(PY):
 $(DEPS_STAMP): | $(PY)
 	$(PY) -m pip install --upgrade pip setuptools wheel
 	$(PY) -m pip install "$(TORCH_SPEC)" $(PY_DEPS)
+	$(PY) -m pip install --no-deps $(PY_TEST_DEPS) || echo "test-only packages not installed: their tests skip"
 	touch $@
 
 venv deps: $(DEPS_STAMP)
@@ -57,6 +63,9 @@ cpp-check:
 	cmake -S tests/cpp -B $(CPP_BUILD)/tests -DCMAKE_PREFIX_PATH="$$prefix" \
 	  -DTORCH_ACT_NET_EXE="$(CURDIR)/$(CPP_BUILD)/examples/net" > $(CPP_BUILD)/tests-configure.log 2>&1 || { cat $(CPP_BUILD)/tests-configure.log; exit 1; }; \
 	cmake --build $(CPP_BUILD)/tests -j $(MAX_JOBS); \
+	cmake -S examples/custom_activation -B $(CPP_BUILD)/custom_activation -DCMAKE_PREFIX_PATH="$$prefix" > $(CPP_BUILD)/custom-configure.log 2>&1 || { cat $(CPP_BUILD)/custom-configure.log; exit 1; }; \
+	cmake --build $(CPP_BUILD)/custom_activation -j $(MAX_JOBS); \
+	$(CPP_BUILD)/custom_activation/swish_demo; \
 	cmake -S benchmarks/cpp -B $(CPP_BUILD)/bench -DCMAKE_PREFIX_PATH="$$prefix" > $(CPP_BUILD)/bench-configure.log 2>&1 || { cat $(CPP_BUILD)/bench-configure.log; exit 1; }; \
 	cmake --build $(CPP_BUILD)/bench -j $(MAX_JOBS); \
 	cd $(CPP_BUILD)/tests && ctest --output-on-failure

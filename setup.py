@@ -149,7 +149,13 @@ c_ext = CppExtension(
 # The C++ package for LibTorch programs (docs/cpp.md): public headers copied to
 # <pkg>/include/torch_act/, CMake files in <pkg>/share/cmake/TorchAct/
 # (TorchActConfig.cmake is in the source tree; the rest is generated here).
-PUBLIC_HEADERS = ["torch_act.h", "torch_act_nn.h"]
+# The activation plugin API (csrc/activation.h, csrc/registry.h) needs the
+# compute headers too (kernels/**.h, .cuh): a plugin instantiates the same
+# kernel templates for its functor.
+PUBLIC_HEADERS = ["torch_act.h", "torch_act_nn.h", "activation.h", "registry.h"]
+KERNEL_HEADERS = rel(
+    p for ext in ("h", "cuh") for p in glob.glob(os.path.join(ROOT, "kernels", "**", "*." + ext), recursive=True)
+)
 
 
 def write_if_changed(path, text):
@@ -163,6 +169,9 @@ def write_if_changed(path, text):
 def write_cpp_package(pkg_dir):
     for h in PUBLIC_HEADERS:
         with open(os.path.join(ROOT, "csrc", h)) as f:
+            write_if_changed(os.path.join(pkg_dir, "include", "torch_act", h), f.read())
+    for h in KERNEL_HEADERS:  # kernels/... keeps its folders: include/torch_act/kernels/...
+        with open(os.path.join(ROOT, h)) as f:
             write_if_changed(os.path.join(pkg_dir, "include", "torch_act", h), f.read())
     cmake_dir = os.path.join(pkg_dir, "share", "cmake", "TorchAct")
     major, minor = VERSION.split(".")[:2]
@@ -231,7 +240,9 @@ setup(
     version=VERSION,
     description="Fused linear + activation ops for PyTorch: hand-written CPU and CUDA kernels, C++ autograd",
     packages=find_packages(include=["torch_act", "torch_act.*"]),
-    package_data={"torch_act": ["include/torch_act/*.h", "share/cmake/TorchAct/*.cmake"]},
+    package_data={"torch_act": ["include/torch_act/*.h", "include/torch_act/kernels/*.h",
+                                "include/torch_act/kernels/*/*.h", "include/torch_act/kernels/*/*.cuh",
+                                "share/cmake/TorchAct/*.cmake", "share/plugin/*.in"]},
     ext_modules=[ops_ext, c_ext],
     cmdclass={"build_ext": Build.with_options(no_python_abi_suffix=True, use_ninja=True)},
     python_requires=">=3.9",

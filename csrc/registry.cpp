@@ -74,6 +74,38 @@ const Activation* register_activation(const Activation& a) {
   return &r.store.back();
 }
 
+namespace {
+std::mutex g_err_mu;
+std::vector<std::string>& load_errors() {
+  static auto* v = new std::vector<std::string>();
+  return *v;
+}
+}  // namespace
+
+void register_activation_at_load(const Activation& a) noexcept {
+  try {
+    register_activation(a);
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) msg = ce->what_without_backtrace();
+    {
+      std::lock_guard<std::mutex> lock(g_err_mu);
+      load_errors().push_back(msg);
+    }
+    try {
+      TORCH_WARN("torch_act: a plugin's activation was not registered: ", msg);
+    } catch (...) {
+    }
+  }
+}
+
+std::vector<std::string> take_registration_errors() {
+  std::lock_guard<std::mutex> lock(g_err_mu);
+  std::vector<std::string> v;
+  v.swap(load_errors());
+  return v;
+}
+
 std::vector<const Activation*> registered_activations() {
   Registry& r = registry();
   const int n = r.count.load(std::memory_order_acquire);

@@ -66,6 +66,13 @@ Activation activation_of(bool builtin, std::string origin) {
 // again returns the existing entry.
 const Activation* register_activation(const Activation& a);
 
+// For plugins' load-time registration (a static initializer must not throw):
+// registers, or records the error, warns, and leaves the registry unchanged.
+// take_registration_errors() returns (and clears) the errors recorded so far,
+// so a loader can raise them (torch_act.load_library does).
+void register_activation_at_load(const Activation& a) noexcept;
+std::vector<std::string> take_registration_errors();
+
 // The entry for `name`, or nullptr.
 const Activation* find_activation(c10::string_view name);
 

@@ -2,13 +2,21 @@
 
 Everything is parametrised from torch_act.ACTIVATIONS, so a new activation is
 tested without touching the tests.  References are PyTorch's own functions
-evaluated in float64.
+evaluated in float64: tests/reference.py evaluates each activation's
+``reference`` from the registry (``from reference import ...``).
 """
+import os
+import sys
+
 import pytest
 import torch
 
-import torch_act
-from torch_act.net import eager_activation
+# the tests import their shared helpers (conftest, reference) by module name,
+# whatever pytest's import mode
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import torch_act  # noqa: E402
+import plugins  # noqa: E402,F401  (user activations: registered before the lists below)
 
 ACTS = list(torch_act.ACTIVATIONS)
 ELEMENTWISE = [a for a in ACTS if not torch_act.ACTIVATIONS[a].rowwise]
@@ -32,19 +40,9 @@ TOL = {
 }
 
 # a non-default alpha per parametrised activation, to prove alpha is used
-ALPHAS = {"leaky_relu": 0.2, "elu": 0.7, "softplus": 2.0}
-
-
-def reference_linear_act(x, w, b, act, alpha=None):
-    """act(x @ w.T + b) in float64 with PyTorch's own functions."""
-    z = x.double() @ w.double().T
-    if b is not None:
-        z = z + b.double()
-    return eager_activation(act, z, alpha)
-
-
-def reference_activation(x, act, alpha=None):
-    return eager_activation(act, x.double(), alpha)
+ALPHAS = {"leaky_relu": 0.2, "elu": 0.7, "softplus": 2.0, "celu": 0.5, "sin": 2.5}
+for _a in WITH_ALPHA:  # user activations: some value other than the default
+    ALPHAS.setdefault(_a, 1.5 * torch_act.ACTIVATIONS[_a].default_alpha + 0.25)
 
 
 def assert_close(actual, expected, dtype, scale=1.0):

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 import torch_act
-from conftest import ALL_DEVICES, randn, reference_linear_act
+from conftest import ALL_DEVICES, randn
+from reference import reference_linear_act
 
 
 @pytest.mark.parametrize("device", ALL_DEVICES)

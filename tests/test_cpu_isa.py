@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import torch_act
-from torch_act.net import eager_activation
+from reference import reference_activation
 
 ISAS = torch_act.supported_cpu_isas()
 ACTS = list(torch_act.ACTIVATIONS)
@@ -95,7 +95,7 @@ def _dz_reference(act, alpha, s64, g64):
             return g64 - torch.exp(y) * g64.sum(-1, keepdim=True)
         raise AssertionError(act)
     z = s64.clone().requires_grad_()
-    (dz,) = torch.autograd.grad(eager_activation(act, z, alpha), z, g64)
+    (dz,) = torch.autograd.grad(reference_activation(act, z, alpha), z, g64)
     return dz
 
 
@@ -113,7 +113,7 @@ def check_linear(isa, dtype, act, M, N, K, xl="c", wl="c", gl="c", threads=1, bi
 
     out, saved = _ops._linear_act_fwd(x, w, b, act, alpha)
     z64 = F.linear(x.double(), w.double(), None if b is None else b.double())
-    _close(out, eager_activation(act, z64, alpha), tol, f"out[{isa},{dtype},{act}]")
+    _close(out, reference_activation(act, z64, alpha), tol, f"out[{isa},{dtype},{act}]")
     if saved.numel():  # the pre-activation z
         _close(saved, z64, tol, f"z[{isa},{dtype},{act}]")
     if K == 0:
@@ -190,7 +190,7 @@ def test_nan_inf_propagation(isa, dtype):
         w = torch.randn(N, K, dtype=dtype)
         for act in ACTS:
             out = torch_act.linear_act(x, w, None, act)
-            ref = eager_activation(act, F.linear(x.double(), w.double()), None)
+            ref = reference_activation(act, F.linear(x.double(), w.double()), None)
             assert torch.equal(torch.isnan(out), torch.isnan(ref)), act
             assert torch.isnan(out[1]).all(), act  # relu(NaN) = NaN etc.
     big = torch.tensor([-1e30, -100.0, -20.0, -3.0, -1e-30, 0.0, 1e-30, 3.0, 20.0, 100.0, 1e30,
@@ -199,7 +199,7 @@ def test_nan_inf_propagation(isa, dtype):
         if torch_act.ACTIVATIONS[act].rowwise:
             continue
         got = torch_act.activation(big, act)
-        ref = eager_activation(act, big.double(), None)
+        ref = reference_activation(act, big.double(), None)
         assert torch.equal(torch.isnan(got), torch.isnan(ref)), act
         fin = ~torch.isnan(ref)
         assert torch.allclose(got[fin].double(), ref[fin], rtol=1e-5, atol=1e-6), (act, got, ref)
@@ -212,7 +212,7 @@ def test_activation_ops(isa, dtype):
     x = (torch.randn(37, 129, dtype=torch.float64) * 4).to(dtype)
     for act in ACTS:
         y = torch_act.activation(x, act)
-        _close(y, eager_activation(act, x.double(), None), TOL[dtype], act)
+        _close(y, reference_activation(act, x.double(), None), TOL[dtype], act)
         spec = torch_act.ACTIVATIONS[act]
         s = x if spec.saves == "input" else y  # (leaky_relu's default alpha >= 0: y)
         g = torch.randn_like(x)

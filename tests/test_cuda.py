@@ -1,8 +1,9 @@
 """CUDA kernels of torch_act against float64 references.
 
 Skipped as a whole when no CUDA device is visible.  Every activation in the
-C++ table (torch_act.ACTIVATIONS) is checked for every dtype, so a new row in
-csrc/activations.h is tested here without edits (its reference goes in REF).
+registry (torch_act.ACTIVATIONS) is checked for every dtype, so a new
+activation is tested here without edits (its PyTorch reference is the
+registry's own, evaluated by tests/reference.py).
 """
 import contextlib
 import math
@@ -12,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 import torch_act
+from reference import reference_activation, reference_linear_act as ref_linear
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -32,41 +34,6 @@ ELEM_TOL = {
     torch.bfloat16: (1.6e-2, 1e-2),
 }
 GRAD_ELEM_ATOL = {torch.float64: 1e-10, torch.float32: 1e-5, torch.float16: 1e-2, torch.bfloat16: 6e-2}
-
-
-def alpha_of(name, alpha=None):
-    spec = torch_act.ACTIVATIONS[name]
-    return spec.default_alpha if alpha is None else alpha
-
-
-REF = {
-    "identity": lambda z, a: z,
-    "relu": lambda z, a: torch.relu(z),
-    "leaky_relu": lambda z, a: F.leaky_relu(z, a),
-    "sigmoid": lambda z, a: torch.sigmoid(z),
-    "tanh": lambda z, a: torch.tanh(z),
-    "softmax": lambda z, a: torch.softmax(z, -1),
-    "log_softmax": lambda z, a: torch.log_softmax(z, -1),
-    "gelu": lambda z, a: F.gelu(z),
-    "gelu_tanh": lambda z, a: F.gelu(z, approximate="tanh"),
-    "silu": lambda z, a: F.silu(z),
-    "elu": lambda z, a: F.elu(z, a),
-    "softplus": lambda z, a: F.softplus(z, beta=a, threshold=20.0),
-    "mish": lambda z, a: F.mish(z),
-    "hardswish": lambda z, a: F.hardswish(z),
-}
-
-
-def ref_act(z, name, alpha=None):
-    assert name in REF, f"add a float64 reference for the new activation {name!r}"
-    return REF[name](z, alpha_of(name, alpha))
-
-
-def ref_linear(x, w, b, name, alpha=None):
-    z = x.double() @ w.double().t()
-    if b is not None:
-        z = z + b.double()
-    return ref_act(z, name, alpha)
 
 
 def gemm_tol(dtype, tf32=False):
@@ -133,7 +100,7 @@ def test_activation_forward_backward(name, dtype, shape):
     x.requires_grad_(True)
     y = torch_act.activation(x, name)
     x64 = x.detach().double().requires_grad_(True)
-    y64 = ref_act(x64, name)
+    y64 = reference_activation(name, x64)
     rtol, atol = ELEM_TOL[dtype]
     torch.testing.assert_close(y.double(), y64.detach(), rtol=rtol, atol=atol)
     gy = torch.randn_like(y)
@@ -149,7 +116,7 @@ def test_activation_misaligned_scalar_path(dtype):
     for name in ("gelu", "silu", "leaky_relu"):
         y = torch_act.activation(x, name)
         rtol, atol = ELEM_TOL[dtype]
-        torch.testing.assert_close(y.double(), ref_act(x.double(), name), rtol=rtol, atol=atol)
+        torch.testing.assert_close(y.double(), reference_activation(name, x.double()), rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("name", ["leaky_relu", "elu", "softplus"])
@@ -158,7 +125,7 @@ def test_activation_alpha(name, alpha):
     x = torch.randn(1000, device=DEV, dtype=torch.float32, requires_grad=True)
     y = torch_act.activation(x, name, alpha)
     x64 = x.detach().double().requires_grad_(True)
-    y64 = ref_act(x64, name, alpha)
+    y64 = reference_activation(name, x64, alpha)
     torch.testing.assert_close(y.double(), y64.detach(), rtol=2e-5, atol=2e-6)
     (gx,) = torch.autograd.grad(y.sum(), x)
     (gx64,) = torch.autograd.grad(y64.sum(), x64)

@@ -75,6 +75,10 @@ from . import ops  # noqa: E402,F401  (fake kernels for torch.compile / export)
 from .ops import activation, linear_act, mlp  # noqa: E402
 from . import functional  # noqa: E402,F401
 from . import nn  # noqa: E402,F401
+from . import plugin  # noqa: E402,F401
+from .plugin import load_library  # noqa: E402
+from .fuse import fuse  # noqa: E402
+from .define import define_activation  # noqa: E402
 
 
 def build_info():
@@ -109,6 +113,10 @@ __all__ = [
     "functional",
     "nn",
     "build_info",
+    "load_library",
+    "fuse",
+    "define_activation",
+    "plugin",
     "cpu_isa",
     "set_cpu_isa",
     "supported_cpu_isas",

@@ -2,6 +2,7 @@
 
 Commands:
   info        version, build (CPU ISA paths, CUDA arch list or "CPU only"), library path
+  activations the registered activations (built-ins and loaded plugins)
   demo        the document's Net on torch_act's fused layers vs eager PyTorch, then a short training run
   bench       the CPU benchmark suite (benchmarks/RESULTS.md)
   plot        activation and derivative plots, computed by torch_act's kernels
@@ -14,6 +15,7 @@ import sys
 # command -> module implementing add_arguments(parser) and main(args)
 COMMANDS = {
     "info": ("torch_act.info", "show version, build and library information"),
+    "activations": ("torch_act.table", "list the registered activations (--markdown: the README table)"),
     "demo": ("torch_act.demo", "run the document's example network on torch_act ops"),
     "bench": ("torch_act.bench", "run the CPU benchmarks"),
     "plot": ("torch_act.viz.plot", "plot activations and their derivatives"),

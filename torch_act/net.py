@@ -2,12 +2,14 @@
 
 ``Net`` builds it from torch_act's fused layers (each activation fused into
 the Linear before it); ``EagerNet`` is the same network in plain PyTorch, with
-identical parameter names, so state_dicts move freely between the two.
+identical parameter names, so state_dicts move freely between the two; its
+activations are the registry's PyTorch references (``ActivationSpec.reference``).
 """
 from typing import Sequence
 
 import torch
 
+from . import ACTIVATIONS
 from . import nn as tnn
 
 #: (in, out) of each layer, as in the document
@@ -35,27 +37,21 @@ class Net(torch.nn.Module):
         return x
 
 
-_EAGER = {
-    "identity": lambda x, a: x,
-    "relu": lambda x, a: torch.relu(x),
-    "leaky_relu": lambda x, a: torch.nn.functional.leaky_relu(x, 0.01 if a is None else a),
-    "sigmoid": lambda x, a: torch.sigmoid(x),
-    "tanh": lambda x, a: torch.tanh(x),
-    "softmax": lambda x, a: torch.softmax(x, -1),
-    "log_softmax": lambda x, a: torch.log_softmax(x, -1),
-    "gelu": lambda x, a: torch.nn.functional.gelu(x),
-    "gelu_tanh": lambda x, a: torch.nn.functional.gelu(x, approximate="tanh"),
-    "silu": lambda x, a: torch.nn.functional.silu(x),
-    "elu": lambda x, a: torch.nn.functional.elu(x, 1.0 if a is None else a),
-    "softplus": lambda x, a: torch.nn.functional.softplus(x, 1.0 if a is None else a),
-    "mish": lambda x, a: torch.nn.functional.mish(x),
-    "hardswish": lambda x, a: torch.nn.functional.hardswish(x),
-}
+_REFERENCE_SCOPE = {"torch": torch, "F": torch.nn.functional}
+_reference_code = {}  # reference source -> compiled expression
 
 
 def eager_activation(name: str, x: torch.Tensor, alpha=None) -> torch.Tensor:
-    """The activation computed by PyTorch's own functions (the reference)."""
-    return _EAGER[name](x, alpha)
+    """The activation computed by PyTorch's own functions: the registry's
+    ``ACTIVATIONS[name].reference`` (an expression in ``z`` and ``a``),
+    with ``a`` = ``alpha`` or the activation's default."""
+    spec = ACTIVATIONS[name]
+    if not spec.reference:
+        raise ValueError(f"activation '{name}' has no PyTorch reference (ActivationSpec.reference is empty)")
+    code = _reference_code.get(spec.reference)
+    if code is None:
+        code = _reference_code[spec.reference] = compile(spec.reference, f"<reference of {name}>", "eval")
+    return eval(code, _REFERENCE_SCOPE, {"z": x, "a": spec.default_alpha if alpha is None else alpha})
 
 
 class EagerNet(torch.nn.Module):

@@ -2,16 +2,21 @@
 
 ``Linear`` subclasses ``torch.nn.Linear``: same parameters, same state_dict
 keys, so an ``nn.Linear`` checkpoint loads unchanged; it adds a fused
-activation.  The activation modules take the same constructor arguments as
-their ``torch.nn`` namesakes.
+activation.  ``MLP`` runs a whole stack as one op.  The activation modules
+(``ReLU`` ... ``Tanhshrink``) are drop-ins for their ``torch.nn`` namesakes:
+same constructor signatures, attributes, ``extra_repr`` and results for every
+input torch's accept (how, and the few documented differences:
+torch_act/_dropin.py).  ``SquaredReLU`` and ``Sine`` have no torch.nn
+counterpart; ``Activation(name)`` runs any registered activation by name.
 """
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from . import ACTIVATIONS
-from .ops import activation as _activation
+from . import _dropin
 
 
 _linear_act_op = torch.ops.torch_act.linear_act.default
@@ -43,6 +48,15 @@ __all__ = [
     "Mish",
     "Hardswish",
     "Identity",
+    "ReLU6",
+    "Hardsigmoid",
+    "SELU",
+    "CELU",
+    "Softsign",
+    "LogSigmoid",
+    "Tanhshrink",
+    "SquaredReLU",
+    "Sine",
 ]
 
 
@@ -151,7 +165,13 @@ class MLP(torch.nn.Module):
         return _mlp_op(input, weights, biases, acts, alphas)
 
 
-class Activation(torch.nn.Module):
+class _ActivationModule(torch.nn.Module):
+    """Base of the torch.nn drop-ins; ``activation`` is the torch_act name."""
+
+    activation: str = ""
+
+
+class Activation(_ActivationModule):
     """Any torch_act activation by name; ``dim`` applies to softmax/log_softmax."""
 
     def __init__(self, activation: str, alpha: Optional[float] = None, dim: int = -1) -> None:
@@ -161,11 +181,9 @@ class Activation(torch.nn.Module):
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:
-        if ACTIVATIONS[self.activation].rowwise and self.dim not in (-1, input.dim() - 1):
-            # normalise over another dim: move it last and back (a view each way)
-            moved = input.movedim(self.dim, -1)
-            return _activation(moved, self.activation, self.alpha).movedim(-1, self.dim)
-        return _activation(input, self.activation, self.alpha)
+        if ACTIVATIONS[self.activation].rowwise:
+            return _dropin.rowwise(input, self.activation, self.dim)
+        return _dropin.activation_op(input, self.activation, self.alpha)
 
     def extra_repr(self) -> str:
         s = self.activation
@@ -176,88 +194,266 @@ class Activation(torch.nn.Module):
         return s
 
 
-def _no_inplace(name, inplace):
-    # Accepted for signature compatibility; torch_act activations always
-    # return a new tensor (the values are the same).
-    return bool(inplace)
+def _inplace_repr(inplace: bool, first: bool = True) -> str:
+    return ("inplace=True" if first else ", inplace=True") if inplace else ""
 
 
-class ReLU(Activation):
-    def __init__(self, inplace: bool = False):
-        super().__init__("relu")
-        self.inplace = _no_inplace("ReLU", inplace)
+class _InplaceModule(_ActivationModule):
+    """A torch.nn activation whose only argument is ``inplace``."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self.inplace)
 
 
-class LeakyReLU(Activation):
-    def __init__(self, negative_slope: float = 1e-2, inplace: bool = False):
-        super().__init__("leaky_relu", alpha=negative_slope)
+class ReLU(_InplaceModule):
+    activation = "relu"
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _dropin.elementwise(input, "relu", None, self.inplace, F.relu, self.inplace)
+
+
+class ReLU6(_InplaceModule):
+    """torch.nn.ReLU6: Hardtanh(0, 6), with Hardtanh's ``min_val`` / ``max_val``."""
+
+    activation = "relu6"
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__(inplace)
+        self.min_val = 0.0
+        self.max_val = 6.0
+
+    def forward(self, input: Tensor) -> Tensor:
+        if self.min_val != 0.0 or self.max_val != 6.0:  # (changed after construction)
+            return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
+        return _dropin.elementwise(input, "relu6", None, self.inplace, F.hardtanh, 0.0, 6.0, self.inplace)
+
+
+class LeakyReLU(_ActivationModule):
+    activation = "leaky_relu"
+
+    def __init__(self, negative_slope: float = 1e-2, inplace: bool = False) -> None:
+        super().__init__()
         self.negative_slope = negative_slope
-        self.inplace = _no_inplace("LeakyReLU", inplace)
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _dropin.elementwise(input, "leaky_relu", self.negative_slope, self.inplace,
+                                   F.leaky_relu, self.negative_slope, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}{_inplace_repr(self.inplace, False)}"
 
 
-class Sigmoid(Activation):
-    def __init__(self):
-        super().__init__("sigmoid")
+class ELU(_ActivationModule):
+    activation = "elu"
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.alpha = alpha
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _dropin.elementwise(input, "elu", self.alpha, self.inplace, F.elu, self.alpha, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}{_inplace_repr(self.inplace, False)}"
 
 
-class Tanh(Activation):
-    def __init__(self):
-        super().__init__("tanh")
+class CELU(ELU):
+    activation = "celu"
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _dropin.elementwise(input, "celu", self.alpha, self.inplace, F.celu, self.alpha, self.inplace)
 
 
-class Softmax(Activation):
-    def __init__(self, dim: Optional[int] = None):
-        super().__init__("softmax", dim=-1 if dim is None else dim)
+class SELU(_InplaceModule):
+    activation = "selu"
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _dropin.elementwise(input, "selu", None, self.inplace, F.selu, self.inplace)
 
 
-class LogSoftmax(Activation):
-    def __init__(self, dim: Optional[int] = None):
-        super().__init__("log_softmax", dim=-1 if dim is None else dim)
+class SiLU(_InplaceModule):
+    activation = "silu"
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _dropin.elementwise(input, "silu", None, self.inplace, F.silu, self.inplace)
 
 
-class GELU(Activation):
-    def __init__(self, approximate: str = "none"):
+class Mish(_InplaceModule):
+    activation = "mish"
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _dropin.elementwise(input, "mish", None, self.inplace, F.mish, self.inplace)
+
+
+class Hardswish(_InplaceModule):
+    activation = "hardswish"
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _dropin.elementwise(input, "hardswish", None, self.inplace, F.hardswish, self.inplace)
+
+    def extra_repr(self) -> str:  # (torch's shows nothing, inplace or not)
+        return ""
+
+
+class Hardsigmoid(_InplaceModule):
+    activation = "hardsigmoid"
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _dropin.elementwise(input, "hardsigmoid", None, self.inplace, F.hardsigmoid, self.inplace)
+
+    def extra_repr(self) -> str:  # (torch's shows nothing, inplace or not)
+        return ""
+
+
+# The argument-less ones keep nn.Module's constructor, as torch's do.
+
+class Sigmoid(_ActivationModule):
+    activation = "sigmoid"
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _dropin.elementwise(input, "sigmoid", None, False, torch.sigmoid)
+
+
+class Tanh(_ActivationModule):
+    activation = "tanh"
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _dropin.elementwise(input, "tanh", None, False, torch.tanh)
+
+
+class Softsign(_ActivationModule):
+    activation = "softsign"
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _dropin.elementwise(input, "softsign", None, False, F.softsign)
+
+
+class LogSigmoid(_ActivationModule):
+    activation = "logsigmoid"
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _dropin.elementwise(input, "logsigmoid", None, False, F.logsigmoid)
+
+
+class Tanhshrink(_ActivationModule):
+    activation = "tanhshrink"
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _dropin.elementwise(input, "tanhshrink", None, False, F.tanhshrink)
+
+
+class GELU(_ActivationModule):
+    def __init__(self, approximate: str = "none") -> None:
         if approximate not in ("none", "tanh"):
             raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got '{approximate}'")
-        super().__init__("gelu" if approximate == "none" else "gelu_tanh")
+        super().__init__()
         self.approximate = approximate
 
+    @property
+    def activation(self) -> str:
+        return "gelu_tanh" if self.approximate == "tanh" else "gelu"
 
-class SiLU(Activation):
-    def __init__(self, inplace: bool = False):
-        super().__init__("silu")
-        self.inplace = _no_inplace("SiLU", inplace)
+    def forward(self, input: Tensor) -> Tensor:
+        if self.approximate not in ("none", "tanh"):  # (changed after construction): torch's error
+            return F.gelu(input, approximate=self.approximate)
+        return _dropin.elementwise(input, self.activation, None, False, _dropin.gelu, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={repr(self.approximate)}"
 
 
-class ELU(Activation):
-    def __init__(self, alpha: float = 1.0, inplace: bool = False):
-        super().__init__("elu", alpha=alpha)
-        self.inplace = _no_inplace("ELU", inplace)
+class Softplus(_ActivationModule):
+    """torch.nn.Softplus with any beta and threshold (see the notes above)."""
 
+    activation = "softplus"
 
-class Softplus(Activation):
-    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
-        if threshold != 20.0:
-            raise ValueError(
-                f"Softplus: torch_act uses PyTorch's default threshold 20 (beta*x > 20 is linear); got threshold={threshold}"
-            )
-        super().__init__("softplus", alpha=beta)
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
         self.beta = beta
         self.threshold = threshold
 
+    def forward(self, input: Tensor) -> Tensor:
+        return _dropin.softplus(input, self.beta, self.threshold)
 
-class Mish(Activation):
-    def __init__(self, inplace: bool = False):
-        super().__init__("mish")
-        self.inplace = _no_inplace("Mish", inplace)
-
-
-class Hardswish(Activation):
-    def __init__(self, inplace: bool = False):
-        super().__init__("hardswish")
-        self.inplace = _no_inplace("Hardswish", inplace)
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
 
 
-class Identity(Activation):
-    def __init__(self, *args, **kwargs):  # same as torch.nn.Identity: ignores arguments
-        super().__init__("identity")
+class Softmax(_ActivationModule):
+    activation = "softmax"
+
+    def __init__(self, dim: Optional[int] = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def __setstate__(self, state):  # (pickles from before dim existed, as torch's)
+        super().__setstate__(state)
+        if not hasattr(self, "dim"):
+            self.dim = None
+
+    def forward(self, input: Tensor) -> Tensor:
+        dim = self.dim if self.dim is not None else _dropin.implicit_softmax_dim(self.activation, input.dim())
+        if not _dropin.kernel_takes(input):
+            return self._torch(input, dim)
+        return _dropin.rowwise(_dropin.autocast_float32(input), self.activation, dim)
+
+    @staticmethod
+    def _torch(input, dim):
+        return F.softmax(input, dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    activation = "log_softmax"
+
+    @staticmethod
+    def _torch(input, dim):
+        return F.log_softmax(input, dim)
+
+
+class Identity(_ActivationModule):
+    """torch.nn.Identity: ignores its arguments and returns the input itself."""
+
+    activation = "identity"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__()
+
+    def forward(self, input: Tensor) -> Tensor:
+        return input
+
+
+# No torch.nn counterpart:
+
+class SquaredReLU(_ActivationModule):
+    """relu(x)**2 (Primer, So et al. 2021)."""
+
+    activation = "squared_relu"
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _dropin.elementwise(input, "squared_relu", None, False, _dropin.squared_relu)
+
+
+class Sine(_ActivationModule):
+    """sin(omega_0 * x), the SIREN activation (Sitzmann et al. 2020; omega_0 = 30
+    on their first layer)."""
+
+    activation = "sin"
+
+    def __init__(self, omega_0: float = 1.0) -> None:
+        super().__init__()
+        self.omega_0 = omega_0
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _dropin.elementwise(input, "sin", self.omega_0, False, _dropin.sine, self.omega_0)
+
+    def extra_repr(self) -> str:
+        return f"omega_0={self.omega_0}"

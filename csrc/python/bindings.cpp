@@ -53,6 +53,8 @@ PYBIND11_MODULE(_C, m) {
   });
   m.def("num_activations", [] { return torch_act::registered_activations().size(); },
         "how many activations are registered (built-ins + plugins loaded so far)");
+  m.def("take_registration_errors", &torch_act::take_registration_errors,
+        "errors of plugin registrations since the last call (and clears them)");
   m.def("compiled_cpu_isas", &torch_act::cpu::compiled_isas);
   m.def("supported_cpu_isas", &torch_act::cpu::supported_isas);
   m.def("cpu_isa", &torch_act::cpu::current_isa);

@@ -1,0 +1,51 @@
+// torch_act — CPU kernels, part of kernels_impl.h: the microkernel / FMA-peak benchmark behind torch_act._C.cpu_micro_peak.
+// NOT a standalone header: kernels_impl.h includes it inside the ISA's
+// namespace (torch_act::cpu::TA_ISA, anonymous), after the parts before it.
+// ----------------------------------------------------- microkernel benchmark
+// mode 0: the fp32 FMA microkernel alone, reps passes over one kc x MR A panel
+// and one kc x NR B panel (cache-resident: no packing, no memory traffic), C
+// tile stored once per pass.  mode 1: a pure FMA loop with MR x NV
+// independent accumulators (distinct start values, so the compiler cannot
+// merge equal chains) and no loads: the core's FMA throughput.  Returns
+// the floating-point operations done; the driver times the call.
+double micro_bench_fn(int64_t kc, int64_t reps, int32_t mode) {
+  constexpr int MR = kMrF32, NV = kNvF32, W = VecF::W, NR = NV * W;
+  if (mode == 1) {
+    VecF acc[MR][NV];
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) acc[i][v] = VecF::set1(1.0f + 0.001f * float(i * NV + v));
+    const VecF a = VecF::set1(0.999999f), b = VecF::set1(1e-7f);
+    for (int64_t r = 0; r < reps * kc; ++r) {
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = fmadd(acc[i][v], a, b);
+    }
+    VecF sum = VecF::zero();
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) sum = sum + acc[i][v];
+    volatile float sink = hsum(sum);
+    (void)sink;
+    return 2.0 * MR * NR * double(kc) * double(reps);
+  }
+  float* buf = nullptr;
+  const int64_t n = kc * MR + kc * NR + MR * NR;
+  if (posix_memalign(reinterpret_cast<void**>(&buf), 64, size_t(n) * 4) != 0) return 0.0;
+  for (int64_t i = 0; i < n; ++i) buf[i] = float(i % 7) * 0.125f;
+  const float* A = buf;
+  const float* B = buf + kc * MR;
+  GemmProblem p{};
+  p.M = MR;
+  p.N = NR;
+  p.K = kc;
+  p.out = buf + kc * MR + kc * NR;
+  p.out_dt = DT::F32;
+  p.ldo = NR;
+  p.bias_dt = DT::F32;
+  p.pre_dt = DT::F32;
+  p.compute = DT::F32;
+  const Tile t{&p, 0, 0, MR, NR, true, true, nullptr, 0};
+  for (int64_t r = 0; r < reps; ++r) micro_fma<acts::Identity, MR, NV, VecF>(kc, A, B, t);
+  free(buf);
+  return 2.0 * MR * NR * double(kc) * double(reps);
+}

@@ -1,0 +1,132 @@
+// torch_act — CPU kernels, part of kernels_impl.h: register-blocked microkernels: FMA (fp32 / fp64), AVX512-BF16 pairs, AMX tiles.
+// NOT a standalone header: kernels_impl.h includes it inside the ISA's
+// namespace (torch_act::cpu::TA_ISA, anonymous), after the parts before it.
+// ------------------------------------------------------------ microkernels
+// C tile [MR][NV*W] += A panel [kc][MR] . B panel [kc][NV*W]
+template <class Op, int MR, int NV, class V>
+void micro_fma(int64_t kc, const typename V::Scalar* __restrict A,
+               const typename V::Scalar* __restrict B, const Tile& t) {
+  constexpr int W = V::W, NR = NV * W;
+  prefetch_tile<MR, NR * int(sizeof(typename V::Scalar))>(t, int(sizeof(typename V::Scalar)));
+  V acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
+  for (int64_t k = 0; k < kc; ++k) {
+    V b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) b[v] = loadu(B + k * NR + v * W);
+    if (TA_PF_B > 0) {  // B panels stream from L2: pull rows a few k ahead into L1
+      const char* pb = reinterpret_cast<const char*>(B + (k + TA_PF_B) * NR);
+#pragma GCC unroll 4
+      for (int o = 0; o < NR * int(sizeof(typename V::Scalar)); o += 64) __builtin_prefetch(pb + o, 0, 3);
+    }
+    if (TA_PF_A > 0) __builtin_prefetch(A + (k + TA_PF_A) * MR, 0, 3);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const V a = V::set1(A[k * MR + i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = fmadd(a, b[v], acc[i][v]);
+    }
+  }
+  finish_tile<Op, MR, NV>(acc, t);
+}
+
+#ifdef TA_HAS_BF16_DOT
+// bf16 pairs: kc2 = number of (k, k+1) pairs
+template <class Op, int MR, int NV>
+void micro_bf16(int64_t kc2, const bf16_t* __restrict A, const bf16_t* __restrict B,
+                const Tile& t) {
+  constexpr int W = VecF::W, NR = NV * W;
+  prefetch_tile<MR, NR * 4>(t, 4);
+  VecF acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = VecF::zero();
+  const int32_t* A32 = reinterpret_cast<const int32_t*>(A);
+  for (int64_t k = 0; k < kc2; ++k) {
+    __m512i b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_si512(B + (k * NR + v * W) * 2);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m512i a = _mm512_set1_epi32(A32[k * MR + i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = dot_bf16(acc[i][v], a, b[v]);
+    }
+  }
+  finish_tile<Op, MR, NV>(acc, t);
+}
+#endif
+
+#ifdef TA_HAS_AMX
+// The same epilogue as finish_tile, rolled, for a tile spilled to memory
+// (AMX accumulators live in tile registers, not vector registers).
+template <class Op, int MR, int NV>
+void finish_buf(const float* buf, const Tile& t) {
+  constexpr int W = VecF::W, NR = NV * W;
+  float* c = static_cast<float*>(t.c);
+  VecF bias[NV];
+  const VecF alpha = VecF(t.p->alpha);
+  if (t.last)
+    for (int v = 0; v < NV; ++v) bias[v] = bias_vec<VecF>(t.p, t.n + v * W, t.nv - v * W);
+  for (int i = 0; i < t.mv; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      const int nv = t.nv - v * W;
+      if (nv <= 0) continue;
+      VecF acc = loadu(buf + i * NR + v * W);
+      if (!t.first) acc = acc + load_n(c + i * t.ldc + v * W, nv);
+      if (!t.last)
+        store_n(c + i * t.ldc + v * W, acc, nv);
+      else
+        epilogue_store<Op>(t.p, t.m + i, t.n + v * W, acc + bias[v], alpha, nv);
+    }
+  }
+}
+
+// A panel rows are padded by 32 bf16 (64 bytes): tile loads with strides
+// that are multiples of 1 KiB hit a handful of L1 sets (measured: 4-5x slower).
+constexpr int64_t kAmxPad = 32;
+
+struct alignas(64) AmxConfig {
+  uint8_t palette, start_row, reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+// Every tile 16 rows x 64 bytes: C 16x16 fp32, A 16 rows x 32 bf16, B 16
+// k-pairs x 16 columns.  (A constant object: GCC 12 drops stores into a local
+// config as dead, not seeing that ldtilecfg reads them.)
+const AmxConfig kAmxConfig = {1, 0, {0}, {64, 64, 64, 64, 64, 64, 64, 64}, {16, 16, 16, 16, 16, 16, 16, 16}};
+inline void amx_configure() { _tile_loadconfig(&kAmxConfig); }
+
+// C 32 x 32 (tmm0-3) += A [32][kcp] (tmm4-5) . B pairs [kcp/2][32][2] (tmm6-7)
+template <class Op>
+void micro_amx(int64_t kcp, const bf16_t* __restrict A, const bf16_t* __restrict B,
+               const Tile& t) {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  const int64_t lda = kcp + kAmxPad;
+  for (int64_t k = 0; k < kcp; k += 32) {
+    _tile_loadd(4, A + k, lda * 2);
+    _tile_loadd(6, B + k * 32, 128);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_loadd(7, B + k * 32 + 32, 128);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_loadd(5, A + 16 * lda + k, lda * 2);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  alignas(64) float buf[32 * 32];
+  _tile_stored(0, buf, 128);
+  _tile_stored(1, buf + 16, 128);
+  _tile_stored(2, buf + 16 * 32, 128);
+  _tile_stored(3, buf + 16 * 32 + 16, 128);
+  finish_buf<Op, 32, 2>(buf, t);
+}
+#endif

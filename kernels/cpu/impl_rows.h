@@ -1,0 +1,140 @@
+// torch_act — CPU kernels, part of kernels_impl.h: elementwise activation, softmax rows, and the backward pass through the activation (dz + bias partial sums).
+// NOT a standalone header: kernels_impl.h includes it inside the ISA's
+// namespace (torch_act::cpu::TA_ISA, anonymous), after the parts before it.
+// ------------------------------------------------------- elementwise / rows
+template <class Op, class V>
+void act_forward_t(const void* x, DT xdt, void* y, DT ydt, int64_t n, double alpha) {
+  constexpr int W = V::W;
+  const V a = V(alpha);
+  int64_t i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    const V v0 = load_any<V>(x, xdt, i, W), v1 = load_any<V>(x, xdt, i + W, W);
+    store_any(y, ydt, i, Op::forward(v0, a), W);
+    store_any(y, ydt, i + W, Op::forward(v1, a), W);
+  }
+  for (; i < n; i += W) {
+    const int nv = int(imin(W, n - i));
+    store_any(y, ydt, i, Op::forward(load_any<V>(x, xdt, i, nv), a), nv);
+  }
+}
+
+template <class Op>
+void act_forward_fn(const void* x, DT xdt, void* y, DT ydt, int64_t n, double alpha) {
+  if (xdt == DT::F64)
+    act_forward_t<Op, VecD>(x, xdt, y, ydt, n, alpha);
+  else
+    act_forward_t<Op, VecF>(x, xdt, y, ydt, n, alpha);
+}
+
+template <class V>
+void softmax_rows_t(const void* z, DT zdt, int64_t ldz, void* y, DT ydt, int64_t ldy,
+                    int64_t rows, int64_t n, bool log) {
+  constexpr int W = V::W;
+  using S = typename V::Scalar;
+  const S ninf = -__builtin_inf();
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t zo = r * ldz, yo = r * ldy;
+    // max
+    V mx = V::set1(ninf);
+    for (int64_t j = 0; j < n; j += W) {
+      const int nv = int(imin(W, n - j));
+      const V v = load_any<V>(z, zdt, zo + j, nv);
+      // (a NaN lost here still reaches every output through the sum below)
+      mx = vmax(mx, where(V::first_n(nv), v, V::set1(ninf)));
+    }
+    const S m = hmax(mx);
+    const V vm = V::set1(m);
+    // sum of exp
+    V sum = V::zero();
+    for (int64_t j = 0; j < n; j += W) {
+      const int nv = int(imin(W, n - j));
+      const V e = exp_v(load_any<V>(z, zdt, zo + j, nv) - vm);
+      sum = sum + where(V::first_n(nv), e, V::zero());
+    }
+    const S s = hsum(sum);
+    if (log) {
+      const V sub = V::set1(m + S(::log(double(s))));
+      for (int64_t j = 0; j < n; j += W) {
+        const int nv = int(imin(W, n - j));
+        store_any(y, ydt, yo + j, load_any<V>(z, zdt, zo + j, nv) - sub, nv);
+      }
+    } else {
+      const V inv = V::set1(S(1) / s);
+      for (int64_t j = 0; j < n; j += W) {
+        const int nv = int(imin(W, n - j));
+        store_any(y, ydt, yo + j, exp_v(load_any<V>(z, zdt, zo + j, nv) - vm) * inv, nv);
+      }
+    }
+  }
+}
+
+void softmax_rows_fn(const void* z, DT zdt, int64_t ldz, void* y, DT ydt, int64_t ldy,
+                     int64_t rows, int64_t n, int32_t log) {
+  if (zdt == DT::F64)
+    softmax_rows_t<VecD>(z, zdt, ldz, y, ydt, ldy, rows, n, log != 0);
+  else
+    softmax_rows_t<VecF>(z, zdt, ldz, y, ydt, ldy, rows, n, log != 0);
+}
+
+// g row loader: any column stride, any dtype (converted to V)
+template <class V>
+inline V load_g(const MatRef& g, int64_t m, int64_t j, int nv) {
+  const int64_t base = m * g.rs + j * g.cs;
+  if (g.cs == 1) return load_any<V>(g.p, g.dt, base, nv);
+  if constexpr (sizeof(typename V::Scalar) == 8) {
+    return load_strided<V>(static_cast<const double*>(g.p) + base, g.cs, nv);
+  } else {
+    switch (g.dt) {
+      case DT::BF16: return load_strided<V>(static_cast<const bf16_t*>(g.p) + base, g.cs, nv);
+      case DT::F16: return load_strided<V>(static_cast<const f16_t*>(g.p) + base, g.cs, nv);
+      default: return load_strided<V>(static_cast<const float*>(g.p) + base, g.cs, nv);
+    }
+  }
+}
+
+template <class Op, class V>
+void dz_rows_t(const MatRef* g, const void* s, DT sdt, int64_t lds, int64_t m0, int64_t m1,
+               int64_t n, double alpha, void* dz, DT dzdt, int64_t ldz, void* dbpart) {
+  constexpr int W = V::W;
+  using S = typename V::Scalar;
+  S* db = static_cast<S*>(dbpart);
+  const V a = V(alpha);
+  for (int64_t m = m0; m < m1; ++m) {
+    if constexpr (Op::kRowwise != Rowwise::None) {
+      const bool log = Op::kRowwise == Rowwise::LogSoftmax;
+      V acc = V::zero();
+      for (int64_t j = 0; j < n; j += W) {
+        const int nv = int(imin(W, n - j));
+        const V gv = load_g<V>(*g, m, j, nv);
+        acc = log ? acc + gv : fmadd(gv, load_any<V>(s, sdt, m * lds + j, nv), acc);
+      }
+      const V dot = V::set1(hsum(acc));
+      for (int64_t j = 0; j < n; j += W) {
+        const int nv = int(imin(W, n - j));
+        const V gv = load_g<V>(*g, m, j, nv);
+        const V yv = load_any<V>(s, sdt, m * lds + j, nv);
+        const V d = log ? gv - exp_v(yv) * dot : yv * (gv - dot);
+        if (dz) store_any(dz, dzdt, m * ldz + j, d, nv);
+        if (db) store_n(db + j, load_n(db + j, nv) + d, nv);
+      }
+    } else {
+      for (int64_t j = 0; j < n; j += W) {
+        const int nv = int(imin(W, n - j));
+        const V gv = load_g<V>(*g, m, j, nv);
+        const V sv = s ? load_any<V>(s, sdt, m * lds + j, nv) : V::zero();
+        const V d = Op::backward(gv, sv, a);
+        if (dz) store_any(dz, dzdt, m * ldz + j, d, nv);
+        if (db) store_n(db + j, load_n(db + j, nv) + d, nv);
+      }
+    }
+  }
+}
+
+template <class Op>
+void dz_rows_fn(const MatRef* g, const void* s, DT sdt, int64_t lds, int64_t m0, int64_t m1,
+                int64_t n, double alpha, void* dz, DT dzdt, int64_t ldz, void* dbpart) {
+  if (g->dt == DT::F64)
+    dz_rows_t<Op, VecD>(g, s, sdt, lds, m0, m1, n, alpha, dz, dzdt, ldz, dbpart);
+  else
+    dz_rows_t<Op, VecF>(g, s, sdt, lds, m0, m1, n, alpha, dz, dzdt, ldz, dbpart);
+}

@@ -1,0 +1,477 @@
+"""Tests for torch_act.fuse: a model rewritten to torch_act's fused ops computes the same
+outputs and gradients as before (float64 and float32), shares its parameters, keeps its
+state_dict keys, and reports what it fused and what it left.  Real clients: the document's
+Net written with F.relu / F.sigmoid, torchvision.ops.MLP, transformers' BertModel and
+LlamaForCausalLM (tiny configs, no weights downloaded), and a model fx cannot trace."""
+import copy
+import io
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import torch_act
+from torch_act import nn as tnn
+from torch_act.fuse import GATED, FuseReport, fuse
+
+TOL = {torch.float64: dict(rtol=1e-9, atol=1e-11), torch.float32: dict(rtol=2e-4, atol=3e-5)}
+DTYPES = [torch.float64, torch.float32]
+
+
+# ----------------------------------------------------------------- helpers
+def _tensors(out):
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, dict):
+        return [t for v in out.values() for t in _tensors(v)]
+    if isinstance(out, (tuple, list)):
+        return [t for v in out for t in _tensors(v)]
+    return []
+
+
+def _run(model, inputs, params):
+    """Outputs, and the gradients of a random projection of them w.r.t. params and float inputs."""
+    inputs = [x.detach().clone().requires_grad_(x.is_floating_point()) for x in inputs]
+    outs = _tensors(model(*inputs))
+    g = torch.Generator().manual_seed(1)
+    loss = sum((o * torch.randn(o.shape, generator=g, dtype=o.dtype)).sum() for o in outs if o.is_floating_point())
+    wrt = list(params) + [x for x in inputs if x.requires_grad]
+    grads = torch.autograd.grad(loss, wrt, allow_unused=True)
+    return [o.detach() for o in outs], list(grads)
+
+
+def assert_same(orig, fused, inputs, dtype, scale=1.0):
+    params = list(orig.parameters())
+    assert [id(p) for p in fused.parameters()] == [id(p) for p in params], "parameters must be shared"
+    o1, g1 = _run(orig, inputs, params)
+    o2, g2 = _run(fused, inputs, params)
+    tol = {k: v * scale for k, v in TOL[dtype].items()}
+    assert len(o1) == len(o2) and len(o1) > 0
+    for a, b in zip(o1, o2):
+        assert a.dtype == b.dtype
+        torch.testing.assert_close(b, a, **tol)
+    for a, b in zip(g1, g2):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(b, a, **tol)
+
+
+def assert_state_dict_round_trip(make, inputs):
+    """A checkpoint of the original loads into the fused model and the other way round."""
+    torch.manual_seed(1)
+    fused = fuse(make())
+    torch.manual_seed(2)
+    other = make()
+    assert list(fused.state_dict()) == list(other.state_dict())
+    fused.load_state_dict(other.state_dict())                   # original -> fused
+    for a, b in zip(_tensors(fused(*inputs)), _tensors(other(*inputs))):
+        torch.testing.assert_close(a, b, **TOL[torch.float32])
+    torch.manual_seed(3)
+    fresh = fuse(make())
+    fresh_orig = make()
+    fresh_orig.load_state_dict(fresh.state_dict())              # fused -> original
+    for a, b in zip(_tensors(fresh(*inputs)), _tensors(fresh_orig(*inputs))):
+        torch.testing.assert_close(a, b, **TOL[torch.float32])
+
+
+class OpLog(TorchDispatchMode):
+    """Names of the operators a forward runs (below autograd)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(func._schema.name)
+        return func(*args, **(kwargs or {}))
+
+
+# ----------------------------------------------------------------- the document's Net
+class DocNet(nn.Module):
+    """The document's network, written as users write it: Linear layers and F.relu / F.sigmoid."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(2, 10)
+        self.fc2 = nn.Linear(10, 5)
+        self.fc3 = nn.Linear(5, 1)
+
+    def forward(self, x):
+        x = F.relu(self.fc1(x))
+        x = F.sigmoid(self.fc2(x))
+        return self.fc3(x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_doc_net_becomes_one_mlp_op(dtype):
+    torch.manual_seed(0)
+    net = DocNet().to(dtype)
+    fused, rep = fuse(net, report=True)
+    assert isinstance(rep, FuseReport) and fused._torch_act_fuse_report is rep
+    assert len(rep.fused) == 1 and not rep.left
+    f = rep.fused[0]
+    assert (f.layers, f.activations, f.op, f.forward_rewritten) == (
+        ("fc1", "fc2", "fc3"), ("relu", "sigmoid", "identity"), "mlp", True)
+    assert rep.rewritten == [""]
+    # the original is untouched; the fused tree shares its parameters
+    assert type(net.fc1) is nn.Linear and "forward" not in net.__dict__
+    assert type(fused.fc1) is tnn.Linear and fused.fc1.activation == "relu"
+    assert fused.fc1.weight is net.fc1.weight and fused.fc3.bias is net.fc3.bias
+    x = torch.randn(33, 2, dtype=dtype)
+    with OpLog() as log:
+        fused(x)
+    ours = [o for o in log.ops if o.startswith("torch_act::")]
+    assert ours == ["torch_act::_mlp_fwd"], log.ops
+    assert not any(o in ("aten::addmm", "aten::mm", "aten::linear") for o in log.ops)
+    assert_same(net, fused, [x], dtype)
+
+
+def test_doc_net_state_dict_round_trip():
+    assert_state_dict_round_trip(DocNet, [torch.randn(9, 2)])
+
+
+def test_inplace_rewrites_the_model_itself():
+    torch.manual_seed(0)
+    net = DocNet()
+    ref = copy.deepcopy(net)
+    out = fuse(net, inplace=True)
+    assert out is net and type(net.fc2) is tnn.Linear and net.fc2.activation == "sigmoid"
+    x = torch.randn(5, 2)
+    torch.testing.assert_close(net(x), ref(x), **TOL[torch.float32])
+
+
+def test_fused_model_deepcopies_pickles_and_refuses_refusing():
+    torch.manual_seed(0)
+    fused = fuse(DocNet())
+    x = torch.randn(6, 2)
+    d = copy.deepcopy(fused)
+    assert d.forward.owner is d and d.fc1.weight is not fused.fc1.weight
+    torch.testing.assert_close(d(x), fused(x))
+    buf = io.BytesIO()
+    torch.save(fused, buf)
+    buf.seek(0)
+    loaded = torch.load(buf, weights_only=False)
+    assert loaded.forward.owner is loaded
+    torch.testing.assert_close(loaded(x), fused(x))
+    again, rep = fuse(fused, report=True)                        # idempotent: nothing more to do
+    assert not rep.fused and "already fused" in rep.reason("")
+    assert rep.reason("fc1") == "already fused"
+    torch.testing.assert_close(again(x), fused(x))
+
+
+def test_torch_act_net_chains_into_one_mlp():
+    from torch_act.net import Net
+    torch.manual_seed(0)
+    net = Net(("tanh", "leaky_relu"), alphas=[None, 0.3])
+    fused, rep = fuse(net, report=True)
+    assert [(f.activations, f.alphas) for f in rep.fused] == [
+        (("tanh", "leaky_relu", "identity"), (None, 0.3, None))]
+    assert_same(net, fused, [torch.randn(8, 2)], torch.float32)
+
+
+# ----------------------------------------------------------------- activations
+ACT_CASES = [  # (activation after the Linear, expected torch_act name, alpha)
+    (nn.ReLU(), "relu", None), (nn.GELU(), "gelu", None), (nn.GELU(approximate="tanh"), "gelu_tanh", None),
+    (nn.SiLU(), "silu", None), (nn.Tanh(), "tanh", None), (nn.Sigmoid(), "sigmoid", None),
+    (nn.LeakyReLU(0.3), "leaky_relu", 0.3), (nn.ELU(0.7), "elu", 0.7), (nn.Softplus(2.0), "softplus", 2.0),
+    (nn.Mish(), "mish", None), (nn.Hardswish(), "hardswish", None), (nn.Softmax(dim=-1), "softmax", None),
+    (nn.LogSoftmax(dim=-1), "log_softmax", None), (nn.ReLU6(), "relu6", None),
+    (nn.Hardsigmoid(), "hardsigmoid", None), (nn.SELU(), "selu", None), (nn.CELU(1.5), "celu", 1.5),
+    (nn.Softsign(), "softsign", None), (nn.LogSigmoid(), "logsigmoid", None),
+    (nn.Tanhshrink(), "tanhshrink", None), (tnn.LeakyReLU(0.1), "leaky_relu", 0.1),
+    (F.relu, "relu", None), (torch.sigmoid, "sigmoid", None), (torch.tanh, "tanh", None),
+    (lambda h: h.relu(), "relu", None), (lambda h: F.gelu(h, approximate="tanh"), "gelu_tanh", None),
+    (lambda h: F.leaky_relu(h, 0.2), "leaky_relu", 0.2), (lambda h: F.elu(h, alpha=0.5), "elu", 0.5),
+    (lambda h: F.softplus(h, 3.0), "softplus", 3.0), (lambda h: torch.softmax(h, -1), "softmax", None),
+    (lambda h: F.log_softmax(h, dim=-1), "log_softmax", None), (lambda h: h.tanh(), "tanh", None),
+    (F.silu, "silu", None), (F.mish, "mish", None), (F.selu, "selu", None), (F.logsigmoid, "logsigmoid", None),
+]
+
+
+class Many(nn.Module):
+    """One Linear + activation per case, the activation a module or a function."""
+
+    def __init__(self, acts):
+        super().__init__()
+        self.lins = nn.ModuleList(nn.Linear(6, 7) for _ in acts)
+        self.mods = nn.ModuleList(a for a in acts if isinstance(a, nn.Module))
+        self.fns = [a for a in acts if not isinstance(a, nn.Module)]
+
+    def forward(self, x):
+        outs = [m(self.lins[i](x)) for i, m in enumerate(self.mods)]
+        outs += [f(self.lins[len(self.mods) + i](x)) for i, f in enumerate(self.fns)]
+        return outs
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_activation_form_fuses_exactly(dtype):
+    cases = [c for c in ACT_CASES if c[1] in torch_act.ACTIVATIONS]
+    if dtype == torch.float64:
+        # PyTorch's float64 hardsigmoid backward multiplies by 1/6 rounded to float32 (torch_act
+        # uses the exact 1/6): 3e-8 apart, so it is compared in float32 only
+        cases = [c for c in cases if c[1] != "hardsigmoid"]
+    mods = [c for c in cases if isinstance(c[0], nn.Module)]
+    fns = [c for c in cases if not isinstance(c[0], nn.Module)]
+    torch.manual_seed(0)
+    model = Many([c[0] for c in mods + fns]).to(dtype)
+    fused, rep = fuse(model, report=True)
+    got = {f.layers[0]: (f.activations[0], f.alphas[0]) for f in rep.fused}
+    want = {f"lins.{i}": (c[1], c[2]) for i, c in enumerate(mods + fns)}
+    assert got == want, rep
+    assert not [l for l in rep.left if l.kind == "Linear"], rep
+    # activation modules called once were swapped for Identity; the functions need the new forward
+    assert all(type(m) is nn.Identity for m in fused.mods)
+    assert rep.rewritten == [""]
+    x = torch.randn(4, 3, 6, dtype=dtype)
+    assert_same(model, fused, [x], dtype)
+
+
+def test_chain_with_a_bias_free_layer():
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.Linear(3, 5, bias=False), nn.ELU(0.5), nn.Identity(), nn.Linear(5, 2)).double()
+    fused, rep = fuse(seq, report=True)
+    assert [(f.op, f.activations, f.alphas) for f in rep.fused] == [("mlp", ("elu", "identity"), (0.5, None))]
+    assert "[None, _3_bias]" in fused.forward.code                   # the missing bias passed as None
+    assert_same(seq, fused, [torch.randn(4, 3, dtype=torch.float64)], torch.float64)
+
+
+def test_modules_only_keep_the_original_forward():
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.Linear(4, 8), nn.GELU(), nn.Dropout(0.3), nn.Linear(8, 8), nn.Softplus(0.5), nn.Dropout(0.3))
+    fused, rep = fuse(seq, report=True)
+    assert [f.op for f in rep.fused] == ["linear_act", "linear_act"] and not rep.rewritten
+    assert "forward" not in fused.__dict__ and type(fused[1]) is nn.Identity
+    x = torch.randn(16, 4)
+    for mode in (True, False):                                   # dropout runs as before, in both modes
+        seq.train(mode)
+        fused.train(mode)
+        torch.manual_seed(5)
+        a = seq(x)
+        torch.manual_seed(5)
+        torch.testing.assert_close(fused(x), a, **TOL[torch.float32])
+
+
+class Softmaxes(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(5, 4), nn.Linear(5, 4)
+        self.sm1, self.sm = nn.Softmax(dim=1), nn.Softmax()
+
+    def forward(self, x):
+        return self.sm1(self.a(x)), self.sm(self.b(x))
+
+
+@pytest.mark.filterwarnings("ignore:Implicit dimension choice")
+@pytest.mark.parametrize("shape", [(6, 5), (3, 6, 5)])
+def test_softmax_over_a_fixed_dim(shape):
+    torch.manual_seed(0)
+    m = Softmaxes().double()
+    fused, rep = fuse(m, report=True)
+    assert rep.fused_layers() == {"a": "softmax"}
+    assert "implicit dim" in rep.reason("b")
+    assert_same(m, fused, [torch.randn(*shape, dtype=torch.float64)], torch.float64)
+
+
+# ----------------------------------------------------------------- what is left, and why
+class Awkward(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.drop_first = nn.Linear(4, 4)
+        self.drop = nn.Dropout(0.2)
+        self.twice = nn.Linear(4, 4)
+        self.shared = nn.Linear(4, 4)
+        self.soft = nn.Linear(4, 4)
+        self.softplus10 = nn.Softplus(threshold=10.0)
+        self.quick = nn.Linear(4, 4)
+        self.c1, self.c2 = nn.Linear(4, 4), nn.Linear(4, 4)
+        self.act = nn.Tanh()                                     # one module applied after two Linears
+        self.t1, self.t2 = nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, x):
+        a = self.drop(self.drop_first(x))
+        h = self.twice(x)
+        b = torch.relu(h) + h
+        c = torch.relu(self.shared(x)) + self.shared(a)
+        d = self.softplus10(self.soft(x))
+        e = self.quick(x) * torch.sigmoid(1.702 * self.quick(x))
+        r = torch.relu(self.c1(x))                               # used by c2 and again below
+        f = self.c2(r) + r
+        g = self.act(self.t1(x)) + self.act(self.t2(x))
+        return a + b + c + d + e + f + g
+
+
+def test_reasons_for_what_is_left():
+    torch.manual_seed(0)
+    m = Awkward().double().eval()
+    fused, rep = fuse(m, report=True)
+    assert rep.fused_layers() == {"c1": "relu", "t1": "tanh", "t2": "tanh"}
+    assert rep.reason("drop_first") == "Linear followed by Dropout(p=0.2)"
+    assert rep.reason("twice") == "Linear output used 2 times"
+    assert "called or read 2 times" in rep.reason("shared")
+    assert "threshold 20" in rep.reason("soft")
+    assert "called or read 2 times" in rep.reason("quick")
+    assert rep.reason("c1") == "not joined into an MLP: activation output used 2 times"
+    assert type(fused.act) is nn.Tanh                           # shared: skipped by the new forward
+    assert_same(m, fused, [torch.randn(3, 4, dtype=torch.float64)], torch.float64)
+
+
+class Branchy(nn.Module):
+    """fx cannot trace this forward (data-dependent control flow); its children still fuse."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 8)
+        self.block = nn.Sequential(nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 8), nn.ReLU())
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        h = F.relu(self.fc(x))
+        if h.sum() > 0:
+            h = self.block(h)
+        return self.head(h)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_untraceable_model_falls_back_per_submodule(dtype):
+    torch.manual_seed(0)
+    m = Branchy().to(dtype)
+    fused, rep = fuse(m, report=True)
+    assert rep.reason("").startswith("untraceable: TraceError")
+    assert rep.reason("fc") == "its parent <model> is not traced"
+    assert [(f.layers, f.activations) for f in rep.fused] == [(("block.0", "block.2"), ("tanh", "relu"))]
+    assert type(fused.fc) is nn.Linear
+    for sign in (1, -1):                                         # both branches
+        x = sign * (torch.rand(5, 4, dtype=dtype) + 0.5)
+        assert_same(m, fused, [x], dtype)
+
+
+class Optional_(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x, mask=None):
+        h = torch.relu(self.fc(x))
+        return h if mask is None else h * mask
+
+
+class TrainingDependent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x):
+        h = self.fc(x)
+        if self.training:
+            return h
+        return torch.relu(h)
+
+
+class Identity_(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x, y):
+        if y is not None:
+            x = x + y
+        return torch.relu(self.fc(x))
+
+
+@pytest.mark.parametrize("cls, reason", [
+    (Optional_, "optional argument (mask=None)"),
+    (TrainingDependent, "depends on self.training"),
+    (Identity_, "`is`/`is not`"),
+])
+def test_forwards_a_trace_would_specialise_are_left(cls, reason):
+    m = cls().eval()
+    fused, rep = fuse(m, report=True)
+    assert not rep.fused
+    assert reason in (rep.reason("") or "") + (rep.reason("fc") or ""), rep
+    assert type(fused.fc) is nn.Linear and "forward" not in fused.__dict__
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        fuse(lambda x: x)
+    with pytest.raises(TypeError, match="inplace must be a bool"):
+        fuse(DocNet(), inplace=1)
+    with pytest.raises(TypeError, match="report must be a bool"):
+        fuse(DocNet(), report="yes")
+
+
+# ----------------------------------------------------------------- torchvision
+def test_torchvision_mlp():
+    tv = pytest.importorskip("torchvision")
+    make = lambda: tv.ops.MLP(8, [16, 16, 4])                    # noqa: E731  Linear, ReLU, Dropout(0) x2, Linear, Dropout(0)
+    for dtype in DTYPES:
+        torch.manual_seed(0)
+        m = make().to(dtype)
+        fused, rep = fuse(m, report=True)
+        assert [(f.op, f.layers, f.activations) for f in rep.fused] == [
+            ("mlp", ("0", "3", "6"), ("relu", "relu", "identity"))]
+        assert_same(m, fused, [torch.randn(2, 5, 8, dtype=dtype)], dtype)
+    assert_state_dict_round_trip(make, [torch.randn(3, 8)])
+    # with dropout between the layers: each Linear+ReLU fuses, the chain is broken
+    torch.manual_seed(0)
+    m = tv.ops.MLP(8, [16, 4], activation_layer=nn.GELU, dropout=0.25)
+    fused, rep = fuse(m, report=True)
+    assert [(f.op, f.activations) for f in rep.fused] == [("linear_act", ("gelu",))]
+    x = torch.randn(10, 8)
+    torch.manual_seed(3)
+    a = m(x)
+    torch.manual_seed(3)
+    torch.testing.assert_close(fused(x), a, **TOL[torch.float32])
+
+
+# ----------------------------------------------------------------- transformers
+def _bert(hidden_act="gelu"):
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                  intermediate_size=24, max_position_embeddings=16, hidden_act=hidden_act)
+    return transformers.BertModel(cfg).eval()
+
+
+@pytest.mark.parametrize("hidden_act, act, dtypes", [
+    ("gelu", "gelu", DTYPES), ("gelu_new", "gelu_tanh", [torch.float32])])
+def test_bert(hidden_act, act, dtypes):
+    ids = torch.randint(0, 40, (2, 9), generator=torch.Generator().manual_seed(0))
+    for dtype in dtypes:
+        torch.manual_seed(0)
+        m = _bert(hidden_act).to(dtype)
+        fused, rep = fuse(m, report=True)
+        assert rep.fused_layers() == {"encoder.layer.0.intermediate.dense": act,
+                                      "encoder.layer.1.intermediate.dense": act, "pooler.dense": "tanh"}
+        assert type(fused.encoder.layer[1].intermediate.intermediate_act_fn) is torch.nn.Identity
+        assert rep.reason("encoder.layer.0.output.dense") == "Linear followed by Dropout(p=0.1)"
+        assert "not traced" in rep.reason("encoder.layer.0.attention.self.query")
+        assert_same(m, fused, [ids], dtype)
+    if hidden_act == "gelu":
+        assert_state_dict_round_trip(lambda: _bert(hidden_act), [ids])
+
+
+def _llama():
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.LlamaConfig(vocab_size=48, hidden_size=16, intermediate_size=24, num_hidden_layers=2,
+                                   num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=32)
+    return transformers.LlamaForCausalLM(cfg).eval()
+
+
+def test_llama():
+    ids = torch.randint(0, 48, (2, 7), generator=torch.Generator().manual_seed(0))
+    for dtype in DTYPES:
+        torch.manual_seed(0)
+        m = _llama().to(dtype)
+        fused, rep = fuse(m, report=True)
+        assert rep.fused_layers() == {f"model.layers.{i}.mlp.gate_proj": "silu" for i in range(2)}
+        mlp = fused.model.layers[0].mlp
+        assert type(mlp.gate_proj) is tnn.Linear and type(mlp.act_fn) is nn.Identity
+        assert type(m.model.layers[0].mlp.gate_proj) is nn.Linear     # the original is untouched
+        for name in ("up_proj", "down_proj"):
+            assert rep.reason(f"model.layers.0.mlp.{name}") == GATED
+        assert sum(l.kind == "gated MLP" for l in rep.left) == 2
+        # Llama's RMSNorm computes in float32 even in a float64 model
+        assert_same(m, fused, [ids], dtype, scale=1e4 if dtype == torch.float64 else 1.0)
+    assert_state_dict_round_trip(_llama, [ids])
