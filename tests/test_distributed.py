@@ -317,6 +317,28 @@ def _worker(rank, port, out_dir):
 
     scenario("dtensor_ops", dtensor_ops)
 
+    def mesh_2d():
+        # a (1, 2) mesh: every strategy expanded over two mesh dims; x batch-sharded
+        # on the first, the layers column- / row-parallel on the second
+        mesh2 = init_device_mesh("cpu", (1, WORLD), mesh_dim_names=("dp", "tp"))
+        model = tp_model("sigmoid", "relu")
+        ws = [(l.weight.detach(), l.bias.detach()) for l in model]
+        x, t = tp_data()
+        xd = distribute_tensor(x, mesh2, [Shard(0), Replicate()]).requires_grad_()
+        p = [distribute_tensor(ws[0][0], mesh2, [Replicate(), Shard(0)]).requires_grad_(),
+             distribute_tensor(ws[0][1], mesh2, [Replicate(), Shard(0)]).requires_grad_(),
+             distribute_tensor(ws[1][0], mesh2, [Replicate(), Shard(1)]).requires_grad_(),
+             distribute_tensor(ws[1][1], mesh2, [Replicate(), Replicate()]).requires_grad_()]
+        with CountComms() as cm:
+            h = torch_act.linear_act(xd, p[0], p[1], "relu")
+            y = torch_act.linear_act(h, p[2], p[3], "sigmoid")
+        placements = (str(h.placements), str(y.placements))
+        (y.full_tensor() * t).sum().backward()
+        return {"out": y.full_tensor().detach(), "dx": xd.grad.full_tensor(),
+                "grads": [q.grad.full_tensor() for q in p], "placements": placements, "comms": counts(cm)}
+
+    scenario("mesh_2d", mesh_2d)
+
     def identity_activation_backward():
         x = torch.randn(4, 8, dtype=DT)
         xd = distribute_tensor(x, mesh, [Shard(0)]).requires_grad_()
@@ -424,6 +446,19 @@ def test_torch_act_does_not_import_dtensor_and_registers_when_it_is_imported(ran
     lazy = ranks[0][0]["lazy"]
     assert lazy["dtensor_imported_by_torch_act"] is False
     assert lazy["registered_on_import"] is True
+
+
+def test_install_registers_at_once_when_dtensor_is_already_imported():
+    from torch.distributed.tensor import DTensor   # imported before install()
+
+    from torch_act import distributed as tad
+
+    tad.install()
+    assert tad.is_registered()
+    funcs = DTensor._op_dispatcher.sharding_propagator.op_strategy_funcs
+    for name in ("linear_act", "activation", "mlp", "_linear_act_fwd", "_linear_act_bwd",
+                 "_activation_bwd", "_mlp_fwd", "_mlp_bwd"):
+        assert getattr(torch.ops.torch_act, name).default in funcs, name
 
 
 # ---- DDP
@@ -544,6 +579,21 @@ def test_dtensor_activation_mlp_and_inference(ranks):
         o = r[f"inference_row_{act}"]
         close(o["out"], torch_act.linear_act(x, inp["w"], inp["b"], act))
         assert o["placements"] == "(Replicate(),)" and o["comms"] == {"all_reduce": 1}, o
+
+
+def test_two_dimensional_mesh(ranks):
+    r = result(ranks, "mesh_2d")
+    model = tp_model("sigmoid", "relu")
+    x, t = tp_data()
+    x.requires_grad_()
+    (model(x) * t).sum().backward()
+    close(r["out"], model(x).detach())
+    close(r["dx"], x.grad)
+    for got, p in zip(r["grads"], model.parameters()):
+        close(got, p.grad)
+    # column layer local (batch-sharded on dp, column-sharded on tp); row layer: one all-reduce
+    assert r["placements"] == ("(Shard(dim=0), Shard(dim=2))", "(Shard(dim=0), Replicate())"), r["placements"]
+    assert r["comms"] == {"all_reduce": 1}, r["comms"]
 
 
 def test_identity_activation_backward_on_dtensor(ranks):

@@ -59,8 +59,8 @@ _registered = False
 
 # --------------------------------------------------------------- placements
 def _act(name):
-    from . import ACTIVATIONS
-    return ACTIVATIONS[name]
+    from .ops import _spec
+    return _spec("torch_act (DTensor)", name)   # ValueError naming the known activations
 
 
 def _is_linear(name):
@@ -280,6 +280,7 @@ def _row_parallel_rule(cls, func, types, args, kwargs):
     from torch.distributed.tensor import DTensor, Partial, Replicate
 
     x, w, b, name, alpha = _bind(func, args, kwargs)
+    _act(name)
     if (_is_linear(name) or not isinstance(x, DTensor) or not isinstance(w, DTensor)
             or not _k_sharded(w)):
         return NotImplemented
