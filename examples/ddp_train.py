@@ -39,6 +39,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.steps < 1:
+        raise SystemExit("--steps must be at least 1")
     if "RANK" not in os.environ:
         raise SystemExit("run me with torchrun, e.g. torchrun --nproc-per-node 2 examples/ddp_train.py")
     use_cuda = torch.cuda.is_available() and args.backend != "gloo"
