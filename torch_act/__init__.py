@@ -79,6 +79,9 @@ from . import plugin  # noqa: E402,F401
 from .plugin import load_library  # noqa: E402
 from .fuse import fuse  # noqa: E402
 from .define import define_activation  # noqa: E402
+from . import distributed  # noqa: E402  (DTensor sharding strategies, registered when torch.distributed.tensor is imported)
+
+distributed.install()
 
 
 def build_info():
