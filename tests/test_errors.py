@@ -11,7 +11,7 @@ la = torch_act.linear_act
 @pytest.mark.parametrize(
     "call,exc,match",
     [
-        (lambda: la(randn(2, 3), randn(4, 3), None, "swish"), ValueError, "unknown activation 'swish'.*relu"),
+        (lambda: la(randn(2, 3), randn(4, 3), None, "no_such_act"), ValueError, "unknown activation 'no_such_act'.*relu"),
         (lambda: torch_act.activation(randn(3), "Relu"), ValueError, "unknown activation 'Relu'"),
         (lambda: la(randn(2, 3), randn(4, 5)), RuntimeError, "weight.size\\(1\\).*K=3"),
         (lambda: la(randn(2, 3), randn(4, 3), randn(5)), RuntimeError, "bias must be 1-D of size N=4"),

@@ -168,6 +168,4 @@ def test_derivative_at_special_points_matches_torch(act):
         xr = torch.tensor([p], dtype=torch.float64, requires_grad=True)
         reference_activation(act, xr).backward(torch.ones_like(xr))
         ref.append(xr.grad[0])
-    xr = torch.zeros(1)
-    xr.grad = torch.stack(ref)
-    torch.testing.assert_close(x.grad, xr.grad, equal_nan=True)
+    torch.testing.assert_close(x.grad, torch.stack(ref), equal_nan=True)
