@@ -1,5 +1,5 @@
 // torch_act — CPU registrations: the shared op glue (csrc/ops.h) bound to the
-// CPU kernels (csrc/cpu/kernels.h).
+// CPU kernels (kernels/cpu/cpu_ops.h).
 #include <torch/library.h>
 
 #include "ops.h"

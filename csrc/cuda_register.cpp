@@ -1,5 +1,5 @@
 // torch_act — CUDA registrations: the shared op glue (csrc/ops.h) bound to the
-// CUDA kernels (kernels/kernels.h).  Compiled only in CUDA builds.
+// CUDA kernels (kernels/cuda/cuda_ops.h).  Compiled only in CUDA builds.
 #ifdef TORCH_ACT_WITH_CUDA  // the whole file
 #include <torch/library.h>
 

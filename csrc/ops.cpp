@@ -1,6 +1,6 @@
 // torch_act — the one TORCH_LIBRARY: every schema, plus the checks shared by
 // all backends.  Backend kernels are registered beside their code
-// (csrc/cpu/register.cpp, csrc/cuda_register.cpp), the autograd in
+// (csrc/cpu_register.cpp, csrc/cuda_register.cpp), the autograd in
 // csrc/autograd.cpp, autocast in csrc/autocast.cpp.
 #include "ops.h"
 

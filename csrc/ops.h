@@ -2,9 +2,9 @@
 // device-independent glue that turns op calls into kernel calls.
 //
 // Each backend provides a "kernel set" K with static functions of the same
-// signatures as csrc/cpu/kernels.h (linear_act_forward, linear_act_backward,
+// signatures as kernels/cpu/cpu_ops.h (linear_act_forward, linear_act_backward,
 // activation_forward, activation_backward) and registers
-// OpImpls<K>::linear_act etc. under its dispatch key (csrc/cpu/register.cpp,
+// OpImpls<K>::linear_act etc. under its dispatch key (csrc/cpu_register.cpp,
 // csrc/cuda_register.cpp).  Checks happen here, once, before any kernel runs.
 #pragma once
 

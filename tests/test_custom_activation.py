@@ -115,7 +115,7 @@ def test_setup_py_build_and_name_clash(tmp_path):
 
 def test_compile_error_shows_the_first_error(tmp_path):
     bad = tmp_path / "bad.h"
-    bad.write_text(SWISH_HEADER and open(SWISH_HEADER).read().replace("t_sigmoid(a * z);", "t_sigmoidd(a * z);", 1))
+    bad.write_text(open(SWISH_HEADER).read().replace("t_sigmoid(a * z);", "t_sigmoidd(a * z);", 1))
     with pytest.raises(torch_act.plugin.PluginBuildError) as e:
         torch_act.plugin.build(str(bad), "example::Swish", build_dir=str(tmp_path / "b"))
     msg = str(e.value)

@@ -175,6 +175,12 @@ def _transformers_act(m) -> Union[_Act, str, None]:
 def _module_act(m) -> Union[_Act, str, None]:
     """An activation module's torch_act activation; a reason; or None (not an activation)."""
     t = type(m)
+    if isinstance(m, tnn._ActivationModule) and t.__module__ == tnn.__name__ and t is not tnn.Activation:
+        # torch_act's drop-ins carry their torch.nn namesake's attributes: read them the same way
+        if hasattr(nn, t.__name__):
+            t = getattr(nn, t.__name__)
+        else:  # SquaredReLU, Sine: no torch.nn counterpart
+            return _make_act(m.activation, getattr(m, "omega_0", None))
     simple = _simple_modules()
     if t in simple:
         return _make_act(simple[t])

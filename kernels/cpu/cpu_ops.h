@@ -1,6 +1,6 @@
 // torch_act — the CPU kernel interface.
 //
-// The op layer (csrc/ops.cpp checks, csrc/cpu/register.cpp glue) validates
+// The op layer (csrc/ops.cpp checks, csrc/cpu_register.cpp glue) validates
 // arguments, allocates outputs and calls these functions; they assume valid
 // inputs and write every element of every defined output.
 //

@@ -1,6 +1,6 @@
 // torch_act — the CUDA kernel interface.
 //
-// Same four functions and the same contracts as csrc/cpu/kernels.h (shapes,
+// Same four functions and the same contracts as kernels/cpu/cpu_ops.h (shapes,
 // strides, what `s` / `preact` are, which outputs may be undefined); the op
 // glue (csrc/ops.h, OpImpls<K>) validates arguments and allocates outputs,
 // and csrc/cuda_register.cpp binds it to these functions under the CUDA key.

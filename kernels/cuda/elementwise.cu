@@ -1,15 +1,7 @@
-// torch_act — elementwise activation forward / backward on CUDA, and the
-// activation_forward / activation_backward entry points (row activations go
-// to rowwise.cu).
-//
-// Computes y = Op::forward(x, a) and dx = Op::backward(g, s, a) with the
-// functors of activations.h (half / bfloat16 widened to float).
-// Threads: 256 per block, grid-stride loop with int64 indices, grid capped at
-// 8 blocks per SM; each step moves 16 bytes per tensor per thread (8 half,
-// 4 float, 2 double) when every pointer is 16-byte aligned, else one element.
-// Speed: limited by DRAM bandwidth (forward reads 1 and writes 1 tensor,
-// backward reads 2 and writes 1); only the fp64 transcendental activations
-// (gelu's erf, mish, ...) get close to being compute bound.
+// torch_act — the CUDA entry points activation_forward / activation_backward
+// (cuda_ops.h): row activations go to rowwise.cu, elementwise ones to the
+// activation's own kernels (act_kernels.cuh, through its ActKernels table);
+// plus the per-device attribute cache (SM count, compute capability).
 
 #include <ATen/Dispatch.h>
 #include <c10/cuda/CUDAException.h>

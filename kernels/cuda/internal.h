@@ -1,5 +1,5 @@
 // torch_act — host-side entry points shared between the CUDA kernel files
-// (not part of the op interface; see kernels.h for that).
+// (not part of the op interface; see cuda_ops.h for that).
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -36,6 +36,17 @@ inline const std::map<std::string, RefAct>& reference_activations() {
       {"softplus", {[](const T& z, double a) { return torch::softplus(z, a, 20.0); }, true, 1.0, 2.0}},
       {"mish", {[](const T& z, double) { return torch::mish(z); }, false, 0, 0}},
       {"hardswish", {[](const T& z, double) { return torch::hardswish(z); }, false, 0, 0}},
+      {"relu6", {[](const T& z, double) { return torch::hardtanh(z, 0.0, 6.0); }, false, 0, 0}},
+      // hardsigmoid and celu as formulas: LibTorch's float64 backward kernels round
+      // 1/6 and 1/alpha to float32, torch_act's derivatives use them exactly
+      {"hardsigmoid", {[](const T& z, double) { return torch::clamp(z + 3, 0, 6) / 6; }, false, 0, 0}},
+      {"selu", {[](const T& z, double) { return torch::selu(z); }, false, 0, 0}},
+      {"celu", {[](const T& z, double a) { return torch::where(z > 0, z, a * torch::expm1(z / a)); }, true, 1.0, 0.5}},
+      {"softsign", {[](const T& z, double) { return z / (z.abs() + 1); }, false, 0, 0}},
+      {"logsigmoid", {[](const T& z, double) { return torch::log_sigmoid(z); }, false, 0, 0}},
+      {"tanhshrink", {[](const T& z, double) { return z - torch::tanh(z); }, false, 0, 0}},
+      {"squared_relu", {[](const T& z, double) { return torch::relu(z).square(); }, false, 0, 0}},
+      {"sin", {[](const T& z, double a) { return torch::sin(a * z); }, true, 1.0, 2.5}},
   };
   return m;
 }
