@@ -128,7 +128,7 @@ class ActivationFunction : public torch::autograd::Function<ActivationFunction> 
     const double a = resolve_alpha("activation", act, alpha);
     const Saves saves = act.saves;
     // The input itself is the pre-activation: nothing extra to compute or copy.
-    at::Tensor saved = saves == Saves::Nothing        ? at::empty({0}, input.options())
+    at::Tensor saved = saves == Saves::Nothing        ? input.new_empty({0})
                        : act.backward_uses_output(a) ? out
                                                       : input;
     ctx->save_for_backward({saved});

@@ -97,9 +97,24 @@ std::vector<std::pair<const Activation*, double>> check_mlp_args(
   return layers;
 }
 
+void check_like(const char* op, const std::string& arg, const at::Tensor& t, c10::IntArrayRef shape,
+                const at::Tensor& ref) {
+  TORCH_CHECK(t.defined(), op, ": ", arg, " is an undefined tensor");
+  TORCH_CHECK(t.sizes() == shape, op, ": ", arg, " must have shape ", shape, ", got ", t.sizes());
+  TORCH_CHECK(t.scalar_type() == ref.scalar_type(), op, ": ", arg, " must have the input's dtype (",
+              ref.scalar_type(), "), got ", t.scalar_type());
+  TORCH_CHECK(t.device() == ref.device(), op, ": ", arg, " must be on the input's device (",
+              ref.device(), "), got ", t.device());
+}
+
 at::Tensor flatten_rows(const at::Tensor& input) {
   if (input.dim() == 2) return input;
-  return input.reshape({-1, input.size(-1)});
+  const int64_t k = input.size(-1);
+  if (k != 0) return input.reshape({-1, k});
+  // reshape cannot infer -1 from 0 elements: count the rows
+  int64_t m = 1;
+  for (int64_t d = 0; d + 1 < input.dim(); ++d) m *= input.size(d);
+  return input.reshape({m, 0});
 }
 
 std::vector<int64_t> linear_out_shape(const at::Tensor& input, int64_t n) {

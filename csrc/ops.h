@@ -40,7 +40,13 @@ void check_float_dtype(const char* op, const char* arg, const at::Tensor& t);
 void check_linear_args(const char* op, const at::Tensor& input, const at::Tensor& weight,
                        const std::optional<at::Tensor>& bias);
 
-// Flattens [..., K] to [M, K] (a view when the strides allow it).
+// What a backward op receives besides its forward's arguments (grad_out, a
+// saved tensor): it must have `shape` and the dtype and device of `ref` (the
+// forward's input).  `arg` names it in the message.
+void check_like(const char* op, const std::string& arg, const at::Tensor& t, c10::IntArrayRef shape,
+                const at::Tensor& ref);
+
+// Flattens [..., K] to [M, K] (a view when the strides allow it), K = 0 included.
 at::Tensor flatten_rows(const at::Tensor& input);
 
 // Checks an mlp's arguments layer by layer; returns each layer's (act, alpha).
@@ -114,19 +120,10 @@ struct OpImpls {
     const int64_t n = weight.size(0), k = weight.size(1);
     const auto shape = linear_out_shape(input, n);
     const at::Tensor x = flatten_rows(input);
-    TORCH_CHECK(grad_out.sizes() == c10::IntArrayRef(shape), op, ": grad_out must have shape ",
-                c10::IntArrayRef(shape), ", got ", grad_out.sizes());
-    TORCH_CHECK(grad_out.scalar_type() == input.scalar_type(), op,
-                ": grad_out dtype must match input (", input.scalar_type(), "), got ",
-                grad_out.scalar_type());
-    TORCH_CHECK(grad_out.device() == input.device(), op, ": grad_out must be on ", input.device(),
-                ", got ", grad_out.device());
+    check_like(op, "grad_out", grad_out, shape, input);
     at::Tensor s;
     if (act.saves != Saves::Nothing) {
-      TORCH_CHECK(saved.sizes() == c10::IntArrayRef(shape), op, ": saved must have shape ",
-                  c10::IntArrayRef(shape), ", got ", saved.sizes());
-      TORCH_CHECK(saved.scalar_type() == input.scalar_type() && saved.device() == input.device(),
-                  op, ": saved must match input's dtype and device");
+      check_like(op, "saved", saved, shape, input);
       s = rows_view(saved.contiguous(), x.size(0), n);
     }
     const auto opts = input.options();
@@ -199,8 +196,22 @@ struct OpImpls {
     const char* op = "_mlp_bwd";
     const auto layers = check_mlp_args(op, input, weights, biases, activations, alphas);
     const size_t L = weights.size();
-    TORCH_CHECK(saved.size() == 2 * L, op, ": saved must hold 2 tensors per layer (", 2 * L,
-                "), got ", saved.size());
+    TORCH_CHECK_VALUE(saved.size() == 2 * L, op, ": saved must hold 2 tensors per layer (", 2 * L,
+                      "), got ", saved.size());
+    // what _mlp_fwd returned: y_j [..., N_j] for every layer, z_j too where the
+    // layer's backward needs the pre-activation; grad_out like y_{L-1}
+    for (size_t j = 0; j < L; ++j) {
+      const auto shape = linear_out_shape(input, weights[j].size(0));
+      check_like(op, "saved[" + std::to_string(2 * j) + "] (layer " + std::to_string(j) + "'s output)",
+                 saved[2 * j], shape, input);
+      const Activation& act = *layers[j].first;
+      if (act.saves != Saves::Nothing && !act.backward_uses_output(layers[j].second))
+        check_like(op,
+                   "saved[" + std::to_string(2 * j + 1) + "] (layer " + std::to_string(j) +
+                       "'s pre-activation)",
+                   saved[2 * j + 1], shape, input);
+      if (j + 1 == L) check_like(op, "grad_out", grad_out, shape, input);
+    }
     const auto opts = input.options();
     std::vector<at::Tensor> dws(L), dbs(L);
     at::Tensor g = grad_out;
@@ -210,8 +221,6 @@ struct OpImpls {
       const int64_t n = w.size(0), k = w.size(1);
       const at::Tensor& x = j == 0 ? input : saved[2 * (j - 1)];
       const at::Tensor& y = saved[2 * j];
-      TORCH_CHECK(g.sizes() == y.sizes(), op, ": grad_out must have shape ", y.sizes(), ", got ",
-                  g.sizes());
       at::Tensor s;
       if (layers[j].first->saves != Saves::Nothing)
         s = layers[j].first->backward_uses_output(layers[j].second) ? y : saved[2 * j + 1];
@@ -261,11 +270,7 @@ struct OpImpls {
     check_float_dtype(op, "grad_out", grad_out);
     at::Tensor s;
     if (act.saves != Saves::Nothing) {
-      TORCH_CHECK(saved.sizes() == grad_out.sizes(), op, ": saved must have shape ",
-                  grad_out.sizes(), ", got ", saved.sizes());
-      TORCH_CHECK(saved.scalar_type() == grad_out.scalar_type() &&
-                      saved.device() == grad_out.device(),
-                  op, ": saved must match grad_out's dtype and device");
+      check_like(op, "saved", saved, grad_out.sizes(), grad_out);
       s = saved.contiguous();
     }
     at::Tensor dx = at::empty(grad_out.sizes(), grad_out.options());

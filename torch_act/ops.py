@@ -5,6 +5,7 @@ this module registers a fake (meta) kernel for each of them so that
 ``torch.compile(fullgraph=True)`` and ``torch.export`` can trace through, and
 offers thin typed wrappers.
 """
+import math
 from typing import List, Optional, Sequence
 
 import torch
@@ -15,6 +16,13 @@ from . import ACTIVATIONS
 _ops = torch.ops.torch_act
 
 
+_FLOAT_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+# The fake kernels check what the C++ kernels check (csrc/ops.cpp, csrc/ops.h),
+# so meta / FakeTensor calls raise where real ones do, with the same kinds of
+# error: ValueError for names and alphas, RuntimeError for tensors.
 def _spec(op: str, name: str):
     try:
         return ACTIVATIONS[name]
@@ -24,56 +32,121 @@ def _spec(op: str, name: str):
         ) from None
 
 
+def _alpha(op: str, spec, alpha: Optional[float]) -> float:
+    if alpha is None:
+        return spec.default_alpha
+    torch._check_value(
+        spec.has_alpha,
+        lambda: f"{op}: activation '{spec.name}' takes no alpha, got alpha={alpha}",
+    )
+    torch._check_value(math.isfinite(alpha), lambda: f"{op}: alpha must be finite, got {alpha}")
+    torch._check_value(
+        abs(alpha) <= _FLOAT32_MAX, lambda: f"{op}: alpha={alpha} overflows float32"
+    )
+    torch._check_value(
+        not (spec.alpha_nonzero and alpha == 0.0), lambda: f"{op}: {spec.name}'s alpha must be non-zero"
+    )
+    return alpha
+
+
+def _act(op: str, name: str, alpha: Optional[float]):
+    spec = _spec(op, name)
+    return spec, _alpha(op, spec, alpha)
+
+
 def _uses_output(name: str, alpha: Optional[float]) -> bool:
     spec = ACTIVATIONS[name]
     a = spec.default_alpha if alpha is None else alpha
     return spec.saves in ("output", "nothing") or (spec.saves == "output_if_alpha_nonneg" and a >= 0)
 
 
-def _check_linear(op: str, input: Tensor, weight: Tensor, bias: Optional[Tensor]):
-    torch._check(weight.dim() == 2, lambda: f"{op}: weight must be 2-D [N, K], got {weight.dim()}-D")
-    torch._check(input.dim() >= 1, lambda: f"{op}: input must have at least 1 dimension")
+def _needs_z(name: str, alpha: Optional[float]) -> bool:
+    """The layer's backward needs the pre-activation (saved z), as registry.h."""
+    return not _uses_output(name, alpha)
+
+
+def _check_float(op: str, arg: str, t: Tensor):
     torch._check(
-        input.shape[-1] == weight.shape[1],
-        lambda: f"{op}: input's last dimension must equal weight.size(1)",
+        t.dtype in _FLOAT_DTYPES,
+        lambda: f"{op}: {arg} must be float32, float64, bfloat16 or float16, got {t.dtype}",
     )
-    torch._check(input.dtype == weight.dtype, lambda: f"{op}: weight dtype must match input dtype")
+
+
+def _check_like(op: str, arg: str, t: Tensor, shape, ref: Tensor):
     torch._check(
-        input.device == weight.device,
-        lambda: f"{op}: weight is on {weight.device} but input is on {input.device}; move both to one device",
+        tuple(t.shape) == tuple(shape), lambda: f"{op}: {arg} must have shape {list(shape)}, got {list(t.shape)}"
+    )
+    torch._check(
+        t.dtype == ref.dtype, lambda: f"{op}: {arg} must have the input's dtype ({ref.dtype}), got {t.dtype}"
+    )
+    torch._check(
+        t.device == ref.device,
+        lambda: f"{op}: {arg} must be on the input's device ({ref.device}), got {t.device}",
+    )
+
+
+def _check_layer(op: str, ref: Tensor, k, weight: Tensor, bias: Optional[Tensor]):
+    _check_float(op, "weight", weight)
+    torch._check(weight.dim() == 2, lambda: f"{op}: weight must be 2-D [N, K], got {weight.dim()}-D")
+    torch._check(
+        weight.shape[1] == k,
+        lambda: f"{op}: weight.size(1) (weight shape {list(weight.shape)}) must equal the input's last dimension K={k}",
+    )
+    torch._check(
+        weight.dtype == ref.dtype, lambda: f"{op}: weight dtype ({weight.dtype}) must match input dtype ({ref.dtype})"
+    )
+    torch._check(
+        weight.device == ref.device,
+        lambda: f"{op}: weight is on {weight.device} but input is on {ref.device}; move both to one device",
     )
     if bias is not None:
         torch._check(
             bias.dim() == 1 and bias.shape[0] == weight.shape[0],
-            lambda: f"{op}: bias must be 1-D of size N",
+            lambda: f"{op}: bias must be 1-D of size N={weight.shape[0]} (weight.size(0)), got shape {list(bias.shape)}",
         )
-        torch._check(bias.dtype == input.dtype, lambda: f"{op}: bias dtype must match input dtype")
+        torch._check(bias.dtype == ref.dtype, lambda: f"{op}: bias dtype ({bias.dtype}) must match input dtype ({ref.dtype})")
         torch._check(
-            bias.device == input.device,
-            lambda: f"{op}: bias is on {bias.device} but input is on {input.device}; move both to one device",
+            bias.device == ref.device,
+            lambda: f"{op}: bias is on {bias.device} but input is on {ref.device}; move both to one device",
         )
+
+
+def _check_linear(op: str, input: Tensor, weight: Tensor, bias: Optional[Tensor]):
+    _check_float(op, "input", input)
+    torch._check(input.dim() >= 1, lambda: f"{op}: input must have at least 1 dimension [..., K], got a 0-d tensor")
+    _check_layer(op, input, input.shape[-1], weight, bias)
+
+
+def _out_shape(input: Tensor, n) -> tuple:
+    return (*input.shape[:-1], n)
 
 
 # ----------------------------------------------------------------- fake kernels
 @torch.library.register_fake("torch_act::linear_act")
 def _linear_act_fake(input, weight, bias=None, activation="identity", alpha=None):
-    _spec("linear_act", activation)
+    _act("linear_act", activation, alpha)
     _check_linear("linear_act", input, weight, bias)
-    return input.new_empty((*input.shape[:-1], weight.shape[0]))
+    return input.new_empty(_out_shape(input, weight.shape[0]))
 
 
 @torch.library.register_fake("torch_act::_linear_act_fwd")
 def _linear_act_fwd_fake(input, weight, bias, activation, alpha):
-    _spec("linear_act", activation)
+    _act("linear_act", activation, alpha)
     _check_linear("linear_act", input, weight, bias)
-    out = input.new_empty((*input.shape[:-1], weight.shape[0]))
+    out = input.new_empty(_out_shape(input, weight.shape[0]))
     saved = input.new_empty((0,)) if _uses_output(activation, alpha) else torch.empty_like(out)
     return out, saved
 
 
 @torch.library.register_fake("torch_act::_linear_act_bwd")
 def _linear_act_bwd_fake(grad_out, input, weight, saved, activation, alpha, output_mask):
-    _spec("_linear_act_bwd", activation)
+    op = "_linear_act_bwd"
+    spec, _ = _act(op, activation, alpha)
+    _check_linear(op, input, weight, None)
+    shape = _out_shape(input, weight.shape[0])
+    _check_like(op, "grad_out", grad_out, shape, input)
+    if spec.saves != "nothing":
+        _check_like(op, "saved", saved, shape, input)
     dx = input.new_empty(input.shape) if output_mask[0] else input.new_empty((0,))
     dw = weight.new_empty(weight.shape) if output_mask[1] else input.new_empty((0,))
     db = weight.new_empty((weight.shape[0],)) if output_mask[2] else input.new_empty((0,))
@@ -82,27 +155,44 @@ def _linear_act_bwd_fake(grad_out, input, weight, saved, activation, alpha, outp
 
 @torch.library.register_fake("torch_act::activation")
 def _activation_fake(input, activation, alpha=None):
-    _spec("activation", activation)
+    spec, _ = _act("activation", activation, alpha)
+    _check_float("activation", "input", input)
+    if spec.rowwise:
+        torch._check(
+            input.dim() >= 1,
+            lambda: f"activation: {activation} needs input with at least 1 dimension, got a 0-d tensor",
+        )
     return input.new_empty(input.shape)
 
 
 @torch.library.register_fake("torch_act::_activation_bwd")
 def _activation_bwd_fake(grad_out, saved, activation, alpha):
-    _spec("_activation_bwd", activation)
+    op = "_activation_bwd"
+    spec, _ = _act(op, activation, alpha)
+    _check_float(op, "grad_out", grad_out)
+    if spec.saves != "nothing":
+        _check_like(op, "saved", saved, grad_out.shape, grad_out)
     return grad_out.new_empty(grad_out.shape)
 
 
 def _mlp_shapes(op, input, weights, biases, activations, alphas):
     L = len(weights)
-    torch._check(L >= 1, lambda: f"{op}: needs at least one layer")
-    torch._check(
+    torch._check_value(L >= 1, lambda: f"{op}: needs at least one layer (weights is empty)")
+    torch._check_value(
         len(biases) == L and len(activations) == L and len(alphas) == L,
-        lambda: f"{op}: weights, biases, activations and alphas need one entry per layer",
+        lambda: f"{op}: weights, biases, activations and alphas must have one entry per layer; got "
+        f"{L}, {len(biases)}, {len(activations)}, {len(alphas)}",
     )
-    for i, (w, b, a) in enumerate(zip(weights, biases, activations)):
-        _spec(op, a)
-        _check_linear(f"{op} layer {i}", input if i == 0 else input.new_empty((0, weights[i - 1].shape[0])), w, b)
-    return [(*input.shape[:-1], w.shape[0]) for w in weights]
+    k = None
+    for i, (w, b, a, al) in enumerate(zip(weights, biases, activations, alphas)):
+        where = f"{op} layer {i}"
+        _act(where, a, al)
+        if i == 0:
+            _check_linear(where, input, w, b)
+        else:
+            _check_layer(where, input, k, w, b)
+        k = w.shape[0] if w.dim() == 2 else None
+    return [_out_shape(input, w.shape[0]) for w in weights]
 
 
 @torch.library.register_fake("torch_act::mlp")
@@ -123,6 +213,17 @@ def _mlp_fwd_fake(input, weights, biases, activations, alphas):
 
 @torch.library.register_fake("torch_act::_mlp_bwd")
 def _mlp_bwd_fake(grad_out, input, weights, biases, saved, activations, alphas, input_grad):
+    op = "_mlp_bwd"
+    shapes = _mlp_shapes(op, input, weights, biases, activations, alphas)
+    L = len(weights)
+    torch._check_value(
+        len(saved) == 2 * L, lambda: f"{op}: saved must hold 2 tensors per layer ({2 * L}), got {len(saved)}"
+    )
+    for j, (shape, a, al) in enumerate(zip(shapes, activations, alphas)):
+        _check_like(op, f"saved[{2 * j}] (layer {j}'s output)", saved[2 * j], shape, input)
+        if ACTIVATIONS[a].saves != "nothing" and _needs_z(a, al):
+            _check_like(op, f"saved[{2 * j + 1}] (layer {j}'s pre-activation)", saved[2 * j + 1], shape, input)
+    _check_like(op, "grad_out", grad_out, shapes[-1], input)
     out = [input.new_empty(input.shape) if input_grad else input.new_empty((0,))]
     out += [w.new_empty(w.shape) for w in weights]
     out += [w.new_empty((w.shape[0],)) if b is not None else input.new_empty((0,)) for w, b in zip(weights, biases)]

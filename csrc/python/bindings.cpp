@@ -76,4 +76,6 @@ PYBIND11_MODULE(_C, m) {
       "single-thread GFLOP/s of the fp32 microkernel alone and of a pure FMA loop");
   m.def("cpu_parallel_width", &torch_act::cpu::parallel_width,
         "distinct threads one CPU-kernel parallel region runs on now");
+  m.def("cpu_scratch_bytes", &torch_act::cpu::scratch_bytes_held,
+        "bytes of CPU-kernel scratch the calling thread holds between calls");
 }

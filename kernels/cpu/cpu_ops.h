@@ -51,6 +51,10 @@ void activation_backward(const at::Tensor& g, const at::Tensor& s, const KernelS
 // e.g. a build without OpenMP where ATen's backend needs it.  For the tests.
 int64_t parallel_width();
 
+// Bytes of kernel scratch the calling thread holds between calls (bounded:
+// buffers above 16 MiB per slot are freed when the call that grew them ends).
+int64_t scratch_bytes_held();
+
 // Single-thread GFLOP/s of the active path's fp32 microkernel alone (kc-deep
 // panels resident in cache: no packing, no memory traffic) and of a pure FMA
 // loop (the core's measured FMA throughput), each timed for about `seconds`.

@@ -53,10 +53,12 @@ void softmax_rows_t(const void* z, DT zdt, int64_t ldz, void* y, DT ydt, int64_t
     }
     const S s = hsum(sum);
     if (log) {
-      const V sub = V::set1(m + S(::log(double(s))));
+      // (z - max) - log(sum), as torch: z - (max + log(sum)) would lose the
+      // low bits of log(sum) to a large max (a row of 1e7s, or of -1e30s)
+      const V ls = V::set1(S(::log(double(s))));
       for (int64_t j = 0; j < n; j += W) {
         const int nv = int(imin(W, n - j));
-        store_any(y, ydt, yo + j, load_any<V>(z, zdt, zo + j, nv) - sub, nv);
+        store_any(y, ydt, yo + j, (load_any<V>(z, zdt, zo + j, nv) - vm) - ls, nv);
       }
     } else {
       const V inv = V::set1(S(1) / s);

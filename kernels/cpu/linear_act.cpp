@@ -60,29 +60,59 @@ DT compute_of(DT d) { return d == DT::F64 ? DT::F64 : DT::F32; }
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
-// Grow-only aligned scratch, one set per thread.
+// Aligned scratch, one set per thread, reused across calls.  A buffer above
+// kScratchKeepBytes is returned when the call that grew it ends (ScratchTrim),
+// so the memory held between calls is bounded by kNumSlots * kScratchKeepBytes
+// per thread, while small calls (the tiny layers where an allocation shows)
+// keep reusing theirs.
 enum Slot { kPackA = 0, kBSlice, kCPart, kDz, kDbParts, kDirect, kZ, kNumSlots };
+constexpr size_t kScratchKeepBytes = size_t(16) << 20;
 
 struct Scratch {
   void* p = nullptr;
   size_t n = 0;
   void* get(size_t bytes) {
     if (bytes > n) {
-      std::free(p);
-      p = nullptr;
-      n = 0;
+      release();
       const size_t sz = (bytes + 4095) / 4096 * 4096;
       TORCH_CHECK(posix_memalign(&p, 64, sz) == 0, "torch_act: out of memory (", sz, " bytes)");
       n = sz;
     }
     return p;
   }
+  void release() {
+    std::free(p);
+    p = nullptr;
+    n = 0;
+  }
   ~Scratch() { std::free(p); }
 };
 
-void* scratch(Slot s, int64_t bytes) {
+Scratch* thread_scratch() {
   thread_local Scratch bufs[kNumSlots];
-  return bufs[s].get(size_t(bytes > 0 ? bytes : 64));
+  return bufs;
+}
+
+void* scratch(Slot s, int64_t bytes) { return thread_scratch()[s].get(size_t(bytes > 0 ? bytes : 64)); }
+
+// On destruction, frees this thread's large buffers: all slots (at the end of a
+// public entry point, on the calling thread) or one (at the end of a parallel
+// task: the caller's other slots are still in use by the other threads then).
+struct ScratchTrim {
+  int slot = -1;
+  ScratchTrim() = default;
+  explicit ScratchTrim(Slot s) : slot(s) {}
+  ~ScratchTrim() {
+    Scratch* b = thread_scratch();
+    for (int i = 0; i < kNumSlots; ++i)
+      if ((slot < 0 || slot == i) && b[i].n > kScratchKeepBytes) b[i].release();
+  }
+};
+
+int64_t thread_scratch_bytes() {
+  int64_t t = 0;
+  for (int i = 0; i < kNumSlots; ++i) t += int64_t(thread_scratch()[i].n);
+  return t;
 }
 
 // Runs f(begin, end) over [0, n): inline when the work is small, else on the
@@ -170,6 +200,7 @@ void run_gemm(const KernelTable* kt, const ActKernels* ak, const GemmProblem& p)
   }
   const int64_t bbytes = kc * round_up(nc, bl.nr) * bl.elem;
   maybe_parallel(tm * tn, 1, work, [&](int64_t t0, int64_t t1) {
+    ScratchTrim trim(kBSlice);
     void* bbuf = scratch(kBSlice, bbytes);
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t jn = t / tm, im = t % tm;
@@ -190,10 +221,13 @@ void zero_fill(const at::Tensor& t) {
 
 }  // namespace
 
+int64_t scratch_bytes_held() { return thread_scratch_bytes(); }
+
 // ----------------------------------------------------------------- forward
 void linear_act_forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
                         const KernelSet& act, double alpha, const at::Tensor& out,
                         const at::Tensor& preact) {
+  ScratchTrim trim;
   const KernelTable* kt = active_kernels();
   const ActKernels* ak = act_kernels(kt, act);  // row activations: the identity's GEMM
   const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
@@ -351,6 +385,7 @@ void small_backward(const ActKernels* ak, const at::Tensor& g, const at::Tensor&
 void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Tensor& w,
                          const at::Tensor& s, const KernelSet& act, double alpha,
                          const at::Tensor& dx, const at::Tensor& dw, const at::Tensor& db) {
+  ScratchTrim trim;
   const KernelTable* kt = active_kernels();
   const ActKernels* ak = act_kernels(kt, act);
   const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
