@@ -20,6 +20,19 @@ at::Tensor linear_act(const at::Tensor& input, const at::Tensor& weight,
   return op.call(input, weight, bias, activation, alpha);
 }
 
+at::Tensor linear_glu(const at::Tensor& input, const at::Tensor& gate_weight,
+                      const at::Tensor& up_weight, const std::optional<at::Tensor>& gate_bias,
+                      const std::optional<at::Tensor>& up_bias, const std::string& activation,
+                      std::optional<double> alpha) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("torch_act::linear_glu", "")
+                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                         const std::optional<at::Tensor>&,
+                                         const std::optional<at::Tensor>&, c10::string_view,
+                                         std::optional<double>)>();
+  return op.call(input, gate_weight, up_weight, gate_bias, up_bias, activation, alpha);
+}
+
 at::Tensor mlp(const at::Tensor& input, at::TensorList weights,
                const std::vector<std::optional<at::Tensor>>& biases,
                const std::vector<std::string>& activations,

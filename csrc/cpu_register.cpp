@@ -2,6 +2,7 @@
 // CPU kernels (kernels/cpu/cpu_ops.h).
 #include <torch/library.h>
 
+#include "glu.h"
 #include "ops.h"
 #include "kernels/cpu/cpu_ops.h"
 
@@ -12,8 +13,12 @@ struct CpuKernels {
   static constexpr auto linear_act_backward = &cpu::linear_act_backward;
   static constexpr auto activation_forward = &cpu::activation_forward;
   static constexpr auto activation_backward = &cpu::activation_backward;
+  static constexpr auto linear_glu_forward = &cpu::linear_glu_forward;
 };
 }  // namespace
 }  // namespace torch_act
 
-TORCH_LIBRARY_IMPL(torch_act, CPU, m) { torch_act::register_backend<torch_act::CpuKernels>(m); }
+TORCH_LIBRARY_IMPL(torch_act, CPU, m) {
+  torch_act::register_backend<torch_act::CpuKernels>(m);
+  torch_act::register_glu_backend<torch_act::CpuKernels>(m);
+}

@@ -31,6 +31,15 @@ at::Tensor mlp(const at::Tensor& input, at::TensorList weights,
                const std::vector<std::string>& activations,
                const std::vector<std::optional<double>>& alphas = {});
 
+// Gated linear unit: act(input @ gate_weight.T + gate_bias) * (input @ up_weight.T + up_bias);
+// input [..., K], weights [N, K], biases [N] -> [..., N]; act any elementwise activation.
+at::Tensor linear_glu(const at::Tensor& input, const at::Tensor& gate_weight,
+                      const at::Tensor& up_weight,
+                      const std::optional<at::Tensor>& gate_bias = std::nullopt,
+                      const std::optional<at::Tensor>& up_bias = std::nullopt,
+                      const std::string& activation = "silu",
+                      std::optional<double> alpha = std::nullopt);
+
 // The activation alone (softmax / log_softmax over the last dim).
 at::Tensor activation(const at::Tensor& input, const std::string& activation,
                       std::optional<double> alpha = std::nullopt);

@@ -72,7 +72,7 @@ ACTIVATIONS = _Activations()
 __version__ = _C.build_info()["version"]
 
 from . import ops  # noqa: E402,F401  (fake kernels for torch.compile / export)
-from .ops import activation, linear_act, mlp  # noqa: E402
+from .ops import activation, linear_act, linear_glu, mlp  # noqa: E402
 from . import functional  # noqa: E402,F401
 from . import nn  # noqa: E402,F401
 from . import plugin  # noqa: E402,F401
@@ -112,6 +112,7 @@ __all__ = [
     "ACTIVATIONS",
     "activation",
     "linear_act",
+    "linear_glu",
     "mlp",
     "functional",
     "nn",

@@ -27,7 +27,8 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 def add_arguments(p):
     p.add_argument("--cases", default="net,mlp,square,peak",
-                   help="comma list of: net, mlp (transformer MLP), square (2048^3), peak (GEMM peak)")
+                   help="comma list of: net, mlp (transformer MLP), glu (LLaMA-style gated MLP), square (2048^3), "
+                        "peak (GEMM peak)")
     p.add_argument("--dtypes", default="float32,bfloat16", help="comma list of float32,bfloat16")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per case (default 5)")
     p.add_argument("--min-time", type=float, default=0.2, help="seconds per contender per round")
@@ -138,6 +139,31 @@ def layer_cases(group, M, K, N, act, dtype, compile_, backward=True):
     return cases
 
 
+def glu_cases(M, K, H, dtype, compile_):
+    """LLaMA-style gated MLP M x K -> H -> K with silu: eager (F.silu(gate(x)) * up(x),
+    then down), torch.compile of the same, torch_act GatedMLP (same parameters)."""
+    torch.manual_seed(0)
+    gate, up, down = (torch.nn.Linear(a, b, bias=False).to(dtype) for a, b in ((K, H), (K, H), (H, K)))
+
+    def eager_f(x):
+        return down(F.silu(gate(x)) * up(x))
+
+    ours = tnn.GatedMLP(K, H, activation="silu", dtype=dtype)
+    ours.gate_proj, ours.up_proj, ours.down_proj = gate, up, down
+    x = torch.randn(M, K, dtype=dtype)
+    xg = x.clone().requires_grad_()
+    gy = torch.randn(M, K, dtype=dtype)
+    fwd = {"eager": lambda: eager_f(x), "torch_act GatedMLP": lambda: ours(x)}
+    step = {"eager": lambda: eager_f(xg).backward(gy), "torch_act GatedMLP": lambda: ours(xg).backward(gy)}
+    if compile_:
+        cf = torch.compile(eager_f)
+        fwd["torch.compile"] = lambda: cf(x)
+        step["torch.compile"] = lambda: cf(xg).backward(gy)
+    fl = 2 * M * K * H * 3
+    group = f"gated MLP (silu) {M}x{K}->{H}->{K}"
+    return [Case(group, "forward", fl, fwd), Case(group, "fwd+bwd", 3 * fl, step)]
+
+
 def _timer(fn):
     # torch.utils.benchmark.Timer runs with num_threads=1 unless told otherwise.
     return benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
@@ -191,6 +217,9 @@ def run(args):
             M = 64 if args.quick else 512
             cases += layer_cases(f"transformer MLP {M}x768->3072", M, 768, 3072, "gelu", dtype, compile_)
             cases += layer_cases(f"transformer MLP {M}x3072->768", M, 3072, 768, "identity", dtype, compile_)
+        if "glu" in cases_wanted:
+            cases += glu_cases(64 if args.quick else 512, 256 if args.quick else 1024,
+                               704 if args.quick else 2816, dtype, compile_)
         if "square" in cases_wanted:
             for act in ("relu", "sigmoid", "tanh", "gelu", "silu"):
                 cases += layer_cases(f"square {sq}^3", sq, sq, sq, act, dtype, compile_, backward=False)

@@ -21,6 +21,7 @@ from . import _dropin
 
 _linear_act_op = torch.ops.torch_act.linear_act.default
 _mlp_op = torch.ops.torch_act.mlp.default
+_linear_glu_op = torch.ops.torch_act.linear_glu.default
 
 
 def _param(module: torch.nn.Module, name: str):
@@ -34,6 +35,7 @@ def _param(module: torch.nn.Module, name: str):
 __all__ = [
     "Linear",
     "MLP",
+    "GatedMLP",
     "Activation",
     "ReLU",
     "LeakyReLU",
@@ -163,6 +165,87 @@ class MLP(torch.nn.Module):
             acts.append(layer.activation)
             alphas.append(layer.alpha)
         return _mlp_op(input, weights, biases, acts, alphas)
+
+
+# torch.nn activation modules -> torch_act names, for GatedMLP.from_module
+_ACT_OF_MODULE = {"SiLU": "silu", "SiLUActivation": "silu", "ReLU": "relu", "Sigmoid": "sigmoid",
+                  "Tanh": "tanh", "Mish": "mish", "ReLUSquaredActivation": "squared_relu"}
+
+
+def _activation_of(act_fn) -> Optional[str]:
+    name = type(act_fn).__name__
+    if name in ("GELU", "GELUActivation"):
+        approx = getattr(act_fn, "approximate", "none")
+        return "gelu" if approx == "none" else None
+    if name in ("GELUTanh", "PytorchGELUTanh", "NewGELUActivation", "GELUPytorchTanh"):
+        return "gelu_tanh" if "gelu_tanh" in ACTIVATIONS else None
+    return _ACT_OF_MODULE.get(name)
+
+
+class GatedMLP(torch.nn.Module):
+    """The LLaMA-style gated MLP: ``down_proj(act(gate_proj(x)) * up_proj(x))``.
+
+    ``gate_proj``, ``up_proj`` (``in_features -> hidden_features``) and
+    ``down_proj`` (``hidden_features -> out_features``, default
+    ``in_features``) are ``torch.nn.Linear``s, so the state_dict keys are those
+    of transformers' ``LlamaMLP`` / ``MistralMLP`` / ``Qwen2MLP``
+    (``gate_proj.weight``, ``up_proj.weight``, ``down_proj.weight``, plus the
+    biases when ``bias=True``) and their checkpoints load unchanged.  The gated
+    unit runs as one ``torch_act.linear_glu`` op (both projections in one
+    GEMM, one autograd node); ``down_proj`` is a plain linear.  ``activation``
+    is any registered elementwise activation (silu: SwiGLU, gelu: GeGLU, relu:
+    ReGLU, user-defined ones).
+    """
+
+    def __init__(self, in_features: int, hidden_features: int, out_features: Optional[int] = None,
+                 activation: str = "silu", bias: bool = False, alpha: Optional[float] = None,
+                 device=None, dtype=None):
+        super().__init__()
+        if ACTIVATIONS[_check_name(activation)].rowwise:
+            raise ValueError(f"GatedMLP: the gate activation must be elementwise, got '{activation}'")
+        out_features = in_features if out_features is None else out_features
+        kw = dict(bias=bias, device=device, dtype=dtype)
+        self.gate_proj = torch.nn.Linear(in_features, hidden_features, **kw)
+        self.up_proj = torch.nn.Linear(in_features, hidden_features, **kw)
+        self.down_proj = torch.nn.Linear(hidden_features, out_features, **kw)
+        self.activation = activation
+        self.alpha = alpha
+
+    @classmethod
+    def from_module(cls, mlp: torch.nn.Module, activation: Optional[str] = None,
+                    alpha: Optional[float] = None) -> "GatedMLP":
+        """A GatedMLP sharing the parameters of ``mlp`` (anything with
+        ``gate_proj``, ``up_proj``, ``down_proj`` linears, e.g. transformers'
+        ``LlamaMLP``).  ``activation=None`` reads it from ``mlp.act_fn``."""
+        for name in ("gate_proj", "up_proj", "down_proj"):
+            if not isinstance(getattr(mlp, name, None), torch.nn.Linear):
+                raise ValueError(f"GatedMLP.from_module: {type(mlp).__name__} has no nn.Linear '{name}'")
+        if activation is None:
+            act_fn = getattr(mlp, "act_fn", None)
+            activation = _activation_of(act_fn) if act_fn is not None else None
+            if activation is None:
+                raise ValueError(
+                    f"GatedMLP.from_module: cannot tell the activation of {type(act_fn).__name__}; "
+                    "pass activation=...")
+        if ACTIVATIONS[_check_name(activation)].rowwise:
+            raise ValueError(f"GatedMLP: the gate activation must be elementwise, got '{activation}'")
+        if mlp.gate_proj.weight.shape != mlp.up_proj.weight.shape:
+            raise ValueError("GatedMLP.from_module: gate_proj and up_proj must have the same shape")
+        new = cls.__new__(cls)
+        torch.nn.Module.__init__(new)
+        new.gate_proj, new.up_proj, new.down_proj = mlp.gate_proj, mlp.up_proj, mlp.down_proj
+        new.activation = activation
+        new.alpha = alpha
+        return new
+
+    def forward(self, x: Tensor) -> Tensor:
+        g, u, d = self._modules["gate_proj"], self._modules["up_proj"], self._modules["down_proj"]
+        h = _linear_glu_op(x, _param(g, "weight"), _param(u, "weight"), _param(g, "bias"),
+                           _param(u, "bias"), self.activation, self.alpha)
+        return F.linear(h, _param(d, "weight"), _param(d, "bias"))
+
+    def extra_repr(self) -> str:
+        return f"activation={self.activation}" + (f", alpha={self.alpha}" if self.alpha is not None else "")
 
 
 class _ActivationModule(torch.nn.Module):

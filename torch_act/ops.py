@@ -230,6 +230,62 @@ def _mlp_bwd_fake(grad_out, input, weights, biases, saved, activations, alphas, 
     return out
 
 
+def _check_glu(op, input, gate_weight, up_weight, gate_bias, up_bias, activation):
+    spec = _spec(op, activation)
+    if spec.rowwise:
+        raise ValueError(
+            f"{op}: the gate activation must be elementwise; '{activation}' normalises rows "
+            "(softmax / log_softmax cannot gate)"
+        )
+    torch._check(input.dim() >= 1, lambda: f"{op}: input must have at least 1 dimension")
+    for arg, w in (("gate_weight", gate_weight), ("up_weight", up_weight)):
+        torch._check(w.dim() == 2, lambda: f"{op}: {arg} must be 2-D [N, K], got {w.dim()}-D")
+        torch._check(
+            input.shape[-1] == w.shape[1], lambda: f"{op}: {arg}.size(1) must equal the input's last dimension"
+        )
+        torch._check(input.dtype == w.dtype, lambda: f"{op}: {arg} dtype must match input dtype")
+        torch._check(
+            input.device == w.device,
+            lambda: f"{op}: {arg} is on {w.device} but input is on {input.device}; move both to one device",
+        )
+    torch._check(
+        up_weight.shape == gate_weight.shape,
+        lambda: f"{op}: up_weight shape {tuple(up_weight.shape)} must equal gate_weight shape {tuple(gate_weight.shape)}",
+    )
+    for arg, b in (("gate_bias", gate_bias), ("up_bias", up_bias)):
+        if b is None:
+            continue
+        torch._check(
+            b.dim() == 1 and b.shape[0] == gate_weight.shape[0], lambda: f"{op}: {arg} must be 1-D of size N"
+        )
+        torch._check(b.dtype == input.dtype, lambda: f"{op}: {arg} dtype must match input dtype")
+        torch._check(
+            b.device == input.device,
+            lambda: f"{op}: {arg} is on {b.device} but input is on {input.device}; move both to one device",
+        )
+
+
+@torch.library.register_fake("torch_act::linear_glu")
+def _linear_glu_fake(input, gate_weight, up_weight, gate_bias=None, up_bias=None, activation="silu", alpha=None):
+    _check_glu("linear_glu", input, gate_weight, up_weight, gate_bias, up_bias, activation)
+    return input.new_empty((*input.shape[:-1], gate_weight.shape[0]))
+
+
+@torch.library.register_fake("torch_act::_linear_glu_fwd")
+def _linear_glu_fwd_fake(input, gate_weight, up_weight, gate_bias, up_bias, activation, alpha):
+    _check_glu("linear_glu", input, gate_weight, up_weight, gate_bias, up_bias, activation)
+    n = gate_weight.shape[0]
+    return input.new_empty((*input.shape[:-1], n)), input.new_empty((*input.shape[:-1], 2 * n))
+
+
+@torch.library.register_fake("torch_act::_linear_glu_bwd")
+def _linear_glu_bwd_fake(grad_out, input, gate_weight, up_weight, saved, activation, alpha, output_mask):
+    _check_glu("_linear_glu_bwd", input, gate_weight, up_weight, None, None, activation)
+    n = gate_weight.shape[0]
+    shapes = (input.shape, gate_weight.shape, up_weight.shape, (n,), (n,))
+    return tuple(input.new_empty(s if want else (0,)) for s, want in zip(shapes, output_mask))
+
+
 # ----------------------------------------------------------------- wrappers
 def linear_act(
     input: Tensor,
@@ -263,3 +319,22 @@ def mlp(
     if alphas is None:
         alphas = [None] * len(weights)
     return _ops.mlp(input, list(weights), list(biases), list(activations), list(alphas))
+
+
+def linear_glu(
+    input: Tensor,
+    gate_weight: Tensor,
+    up_weight: Tensor,
+    gate_bias: Optional[Tensor] = None,
+    up_bias: Optional[Tensor] = None,
+    activation: str = "silu",
+    alpha: Optional[float] = None,
+) -> Tensor:
+    """A gated linear unit: ``act(input @ gate_weight.T + gate_bias) * (input @ up_weight.T + up_bias)``.
+
+    input ``[..., K]``, both weights ``[N, K]`` (the ``nn.Linear`` layout), biases
+    ``[N]`` -> ``[..., N]``.  ``activation`` is any registered elementwise
+    activation (silu: SwiGLU, gelu: GeGLU, relu: ReGLU, or a user-defined one);
+    ``alpha`` its parameter (``None``: its default).
+    """
+    return _ops.linear_glu(input, gate_weight, up_weight, gate_bias, up_bias, activation, alpha)

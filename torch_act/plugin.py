@@ -116,7 +116,11 @@ def load_library(path):
 
 def _key(source, functor, cuda, isas):
     h = hashlib.sha256()
-    for part in (source, functor, __version__, torch.__version__, str(cuda), platform.machine(), ",".join(isas)):
+    # the kernel interface (ActKernels' layout) is part of a plugin's ABI
+    abi = os.path.join(_HERE, "include", "torch_act", "kernels", "cpu", "kernel_table.h")
+    abi_text = open(abi).read() if os.path.exists(abi) else ""
+    for part in (source, functor, __version__, torch.__version__, str(cuda), platform.machine(), ",".join(isas),
+                 abi_text):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:16]

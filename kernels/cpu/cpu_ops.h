@@ -28,6 +28,15 @@ namespace cpu {
 void linear_act_forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const KernelSet& act,
                         double alpha, const at::Tensor& out, const at::Tensor& preact);
 
+// Gated linear unit, one GEMM pass (kernels/cpu/glu.cpp):
+//   out = act(x . wg^T + bg) * (x . wu^T + bu)
+//   x [M, K] any strides, K > 0; wg, wu [N, K] any strides; bg, bu [N]
+//   contiguous or undefined; act elementwise.  out [M, N] contiguous.  z:
+//   undefined, or [M, 2N] contiguous and then it receives [z_gate | z_up].
+void linear_glu_forward(const at::Tensor& x, const at::Tensor& wg, const at::Tensor& wu,
+                        const at::Tensor& bg, const at::Tensor& bu, const KernelSet& act,
+                        double alpha, const at::Tensor& out, const at::Tensor& z);
+
 // Backward of out = act(x . w^T + b), given g = dL/dout [M, N] (any strides).
 //   s: what the forward saved, [M, N] contiguous: out when
 //      the activation saves its output (registry: backward_uses_output), else the pre-activation z; undefined

@@ -24,11 +24,61 @@ TA_INLINE void epilogue_store(const GemmProblem* p, int64_t m, int64_t n, V z, V
   store_any(p->out, p->out_dt, m * p->ldo + n, Op::forward(z, alpha), nv);
 }
 
+// Gated linear units (linear_glu): gemm_task instantiated with Glu<Op> runs
+// over a B of interleaved panels (the driver's layout, kernels/cpu/glu.cpp):
+// in each nr-column panel P the first nr/2 columns are gate rows
+// P*nr/2 + j, the last nr/2 the up rows P*nr/2 + j (rows >= N are zeros), so
+// both products of an output column meet in one register tile.  The epilogue
+// adds the (interleaved) bias, optionally stores z_gate / z_up to
+// pre[m*ldp + c] / pre[m*ldp + ldp/2 + c], and writes act(z_gate) * z_up to
+// out column c = P*nr/2 + j (out is [M, N] with ldo = N, the real width).
+template <class Op>
+struct Glu {
+  using Inner = Op;
+};
+template <class T>
+struct IsGlu : std::false_type {};
+template <class Op>
+struct IsGlu<Glu<Op>> : std::true_type {};
+
+template <class Op, class OutT, int MR, int NV, class V>
+TA_INLINE void finish_last_glu(V (&acc)[MR][NV], const Tile& t) {
+  static_assert(NV % 2 == 0, "GLU needs an even number of vectors in the register tile");
+  constexpr int W = V::W, H = NV / 2;
+  const GemmProblem* p = t.p;
+  const int64_t col = t.n / (NV * W) * (H * W);
+  const int nvalid = int(imin(H * W, p->ldo - col));
+  V bias[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) bias[v] = bias_vec<V>(p, t.n + v * W, t.nv - v * W);
+  const V alpha = V(p->alpha);
+  OutT* out = static_cast<OutT*>(p->out) + t.m * p->ldo + col;
+  const int64_t up = p->ldp / 2;
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    if (i < t.mv) {
+#pragma GCC unroll 4
+      for (int v = 0; v < H; ++v) {
+        const int nv = nvalid - v * W;
+        if (nv > 0) {
+          const V zg = acc[i][v] + bias[v], zu = acc[i][v + H] + bias[v + H];
+          if (p->pre) {
+            const int64_t o = (t.m + i) * p->ldp + col + v * W;
+            store_any(p->pre, p->pre_dt, o, zg, nv);
+            store_any(p->pre, p->pre_dt, o + up, zu, nv);
+          }
+          store_n(out + i * p->ldo + v * W, Op::forward(zg, alpha) * zu, nv);
+        }
+      }
+    }
+  }
+}
+
 // The last K block's epilogue on the register tile, for one output type
 // (resolved once per tile: no calls or dtype switches between the
 // accumulators, which would spill all of them).
 template <class Op, class OutT, int MR, int NV, class V>
-TA_INLINE void finish_last(V (&acc)[MR][NV], const Tile& t) {
+TA_INLINE void finish_last_act(V (&acc)[MR][NV], const Tile& t) {
   constexpr int W = V::W;
   const GemmProblem* p = t.p;
   V bias[NV];
@@ -50,6 +100,14 @@ TA_INLINE void finish_last(V (&acc)[MR][NV], const Tile& t) {
       }
     }
   }
+}
+
+template <class Op, class OutT, int MR, int NV, class V>
+TA_INLINE void finish_last(V (&acc)[MR][NV], const Tile& t) {
+  if constexpr (IsGlu<Op>::value)
+    finish_last_glu<typename Op::Inner, OutT>(acc, t);
+  else
+    finish_last_act<Op, OutT>(acc, t);
 }
 
 template <class Op, int MR, int NV, class V>

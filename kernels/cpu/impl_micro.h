@@ -65,7 +65,7 @@ void micro_bf16(int64_t kc2, const bf16_t* __restrict A, const bf16_t* __restric
 // The same epilogue as finish_tile, rolled, for a tile spilled to memory
 // (AMX accumulators live in tile registers, not vector registers).
 template <class Op, int MR, int NV>
-void finish_buf(const float* buf, const Tile& t) {
+void finish_buf_act(const float* buf, const Tile& t) {
   constexpr int W = VecF::W, NR = NV * W;
   float* c = static_cast<float*>(t.c);
   VecF bias[NV];
@@ -85,6 +85,36 @@ void finish_buf(const float* buf, const Tile& t) {
         epilogue_store<Op>(t.p, t.m + i, t.n + v * W, acc + bias[v], alpha, nv);
     }
   }
+}
+
+// linear_glu (impl_epilogue.h: Glu): merge the partial sums, then the GLU epilogue.
+template <class Op, int MR, int NV>
+void finish_buf_glu(const float* buf, const Tile& t) {
+  constexpr int W = VecF::W, NR = NV * W;
+  float* c = static_cast<float*>(t.c);
+  VecF acc[MR][NV];
+  for (int i = 0; i < t.mv; ++i)
+    for (int v = 0; v < NV; ++v) {
+      const int nv = t.nv - v * W;
+      acc[i][v] = loadu(buf + i * NR + v * W);
+      if (nv <= 0) continue;
+      if (!t.first) acc[i][v] = acc[i][v] + load_n(c + i * t.ldc + v * W, nv);
+      if (!t.last) store_n(c + i * t.ldc + v * W, acc[i][v], nv);
+    }
+  if (!t.last) return;
+  switch (t.p->out_dt) {
+    case DT::BF16: finish_last_glu<Op, bf16_t>(acc, t); break;
+    case DT::F16: finish_last_glu<Op, f16_t>(acc, t); break;
+    default: finish_last_glu<Op, float>(acc, t); break;
+  }
+}
+
+template <class Op, int MR, int NV>
+void finish_buf(const float* buf, const Tile& t) {
+  if constexpr (IsGlu<Op>::value)
+    finish_buf_glu<typename Op::Inner, MR, NV>(buf, t);
+  else
+    finish_buf_act<Op, MR, NV>(buf, t);
 }
 
 // A panel rows are padded by 32 bf16 (64 bytes): tile loads with strides

@@ -121,6 +121,11 @@ struct ActKernels {
   // wanted) sums into dwpart / dbpart.
   void (*small_bwd_rows)(const SmallBwdProblem* p, int64_t m0, int64_t m1, void* dwpart,
                          void* dbpart);
+  // linear_glu's gemm_task (null for row activations): bt holds interleaved
+  // gate / up panels (impl_epilogue.h: Glu), out is [M, ldo] with ldo the real
+  // N, pre (optional) [M, ldp] = [z_gate | z_up]; cbuf must not be `out`.
+  void (*glu_gemm_task)(const GemmProblem* p, const Blocking* bl, const void* pa, int64_t m0,
+                        int64_t m1, int64_t n0, int64_t n1, void* bbuf, void* cbuf, int64_t ldc);
 };
 
 // What one ISA path provides independently of the activation.

@@ -69,11 +69,20 @@ namespace {
 template <class Op>
 using FwdOp = std::conditional_t<Op::kRowwise == Rowwise::None, Op, acts::Identity>;
 
+// linear_glu's GEMM task (impl_epilogue.h: Glu): elementwise gates only.
+template <class Op>
+constexpr auto glu_gemm_task_of() {
+  if constexpr (Op::kRowwise == Rowwise::None)
+    return &gemm_task_fn<Glu<Op>>;
+  else
+    return decltype(&gemm_task_fn<Op>)(nullptr);
+}
+
 // The activation-dependent kernels of this ISA path for functor Op.
 template <class Op>
 constexpr ActKernels kActKernels = {
     gemm_task_fn<FwdOp<Op>>, direct_rows_fn<FwdOp<Op>>, act_forward_fn<FwdOp<Op>>,
-    dz_rows_fn<Op>,          small_bwd_rows_fn<Op>,
+    dz_rows_fn<Op>,          small_bwd_rows_fn<Op>,     glu_gemm_task_of<Op>(),
 };
 
 }  // namespace

@@ -140,13 +140,17 @@ const ActKernels* act_kernels(const KernelTable* kt, const KernelSet& act) {
 const ActKernels* identity_kernels(const KernelTable* kt) { return kt->builtins[0]; }
 
 // ---------------------------------------------------------------- GEMM
-void run_gemm(const KernelTable* kt, const ActKernels* ak, const GemmProblem& p) {
+// glu_task: linear_glu's task (kernels/cpu/glu.cpp): always blocked, partial
+// sums never in `out`.
+using GemmTaskFn = decltype(ActKernels::gemm_task);
+void run_gemm(const KernelTable* kt, const ActKernels* ak, const GemmProblem& p,
+              GemmTaskFn glu_task = nullptr) {
   const int64_t M = p.M, N = p.N, K = p.K;
   if (M <= 0 || N <= 0) return;
   const int64_t work = M * N * (K > 0 ? K : 1);
   const int nthreads = at::get_num_threads();
 
-  if (K <= kDirectMaxK || work <= kDirectMaxWork) {
+  if (!glu_task && (K <= kDirectMaxK || work <= kDirectMaxWork)) {
     void* ws = scratch(kDirect, kt->direct_ws_bytes(&p));
     kt->direct_prep(&p, ws);
     const int64_t row_work = N * (K > 0 ? K : 1) + N * 8;
@@ -190,7 +194,7 @@ void run_gemm(const KernelTable* kt, const ActKernels* ak, const GemmProblem& p)
   void* cbuf = nullptr;
   int64_t ldc = 0;
   if (nkb > 1) {
-    if (p.out_dt == p.compute) {
+    if (p.out_dt == p.compute && !glu_task) {
       cbuf = p.out;
       ldc = p.ldo;
     } else {
@@ -205,8 +209,8 @@ void run_gemm(const KernelTable* kt, const ActKernels* ak, const GemmProblem& p)
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t jn = t / tm, im = t % tm;
       const int64_t m0 = im * mc, n0 = jn * nc;
-      ak->gemm_task(&p, &bl, pa, m0, std::min(M, m0 + mc), n0, std::min(N, n0 + nc), bbuf, cbuf,
-                    ldc);
+      (glu_task ? glu_task : ak->gemm_task)(&p, &bl, pa, m0, std::min(M, m0 + mc), n0,
+                                            std::min(N, n0 + nc), bbuf, cbuf, ldc);
     }
   });
 }
@@ -462,6 +466,15 @@ void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Ten
     p.ldo = K;
     run_gemm(kt, identity_kernels(kt), p);
   }
+}
+
+// ------------------------------------------------------------ linear_glu
+void run_glu_gemm(const GemmProblem& p, const KernelSet& act) {
+  const KernelTable* kt = active_kernels();
+  const ActKernels* ak = act_kernels(kt, act);
+  TORCH_CHECK(ak->glu_gemm_task != nullptr, "torch_act: activation '", act.name,
+              "' has no linear_glu kernel on the CPU path '", kt->name, "'");
+  run_gemm(kt, ak, p, ak->glu_gemm_task);
 }
 
 // ------------------------------------------------------- microkernel peak
