@@ -470,6 +470,7 @@ void linear_act_backward(const at::Tensor& g, const at::Tensor& x, const at::Ten
 
 // ------------------------------------------------------------ linear_glu
 void run_glu_gemm(const GemmProblem& p, const KernelSet& act) {
+  ScratchTrim trim;
   const KernelTable* kt = active_kernels();
   const ActKernels* ak = act_kernels(kt, act);
   TORCH_CHECK(ak->glu_gemm_task != nullptr, "torch_act: activation '", act.name,
