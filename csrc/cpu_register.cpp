@@ -2,6 +2,7 @@
 // CPU kernels (kernels/cpu/cpu_ops.h).
 #include <torch/library.h>
 
+#include "cross_entropy.h"
 #include "ops.h"
 #include "kernels/cpu/cpu_ops.h"
 
@@ -16,4 +17,7 @@ struct CpuKernels {
 }  // namespace
 }  // namespace torch_act
 
-TORCH_LIBRARY_IMPL(torch_act, CPU, m) { torch_act::register_backend<torch_act::CpuKernels>(m); }
+TORCH_LIBRARY_IMPL(torch_act, CPU, m) {
+  torch_act::register_backend<torch_act::CpuKernels>(m);
+  torch_act::register_cross_entropy<torch_act::CpuKernels>(m);
+}

@@ -4,6 +4,7 @@
 #include <torch/library.h>
 
 #include "kernels/cuda/cuda_ops.h"
+#include "cross_entropy.h"
 #include "ops.h"
 
 namespace torch_act {
@@ -17,5 +18,8 @@ struct CudaKernels {
 }  // namespace
 }  // namespace torch_act
 
-TORCH_LIBRARY_IMPL(torch_act, CUDA, m) { torch_act::register_backend<torch_act::CudaKernels>(m); }
+TORCH_LIBRARY_IMPL(torch_act, CUDA, m) {
+  torch_act::register_backend<torch_act::CudaKernels>(m);
+  torch_act::register_cross_entropy<torch_act::CudaKernels>(m);
+}
 #endif  // TORCH_ACT_WITH_CUDA
