@@ -214,7 +214,7 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 using OptT = std::optional<at::Tensor>;
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> call_fwd(
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> call_fwd(
     const at::Tensor& input, const at::Tensor& w, const at::Tensor& target, const OptT& bias,
     const OptT& weight, c10::string_view reduction, int64_t ignore_index, double eps,
     std::array<bool, 3> mask) {
@@ -226,12 +226,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> call_fwd(
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> call_bwd(
     const at::Tensor& grad, const at::Tensor& input, const at::Tensor& w, const at::Tensor& target,
-    const OptT& bias, const OptT& weight, const at::Tensor& lse, c10::string_view reduction,
-    int64_t ignore_index, double eps, std::array<bool, 3> mask) {
+    const OptT& bias, const OptT& weight, c10::string_view reduction, int64_t ignore_index,
+    double eps, std::array<bool, 3> mask) {
   static auto op = c10::Dispatcher::singleton()
                        .findSchemaOrThrow("torch_act::_linear_cross_entropy_bwd", "")
                        .typed<decltype(call_bwd)>();
-  return op.call(grad, input, w, target, bias, weight, lse, reduction, ignore_index, eps, mask);
+  return op.call(grad, input, w, target, bias, weight, reduction, ignore_index, eps, mask);
 }
 
 OptT opt(const at::Tensor& t) { return t.defined() ? OptT(t) : std::nullopt; }
@@ -251,11 +251,11 @@ class LinearCrossEntropyFunction : public torch::autograd::Function<LinearCrossE
     at::AutoDispatchBelowADInplaceOrView guard;
     const bool none = reduction == "none";
     const std::array<bool, 3> now = none ? std::array<bool, 3>{false, false, false} : mask;
-    auto [loss, lse, dx, dw, db] = call_fwd(input, linear_weight, target, linear_bias, weight,
+    auto [loss, dx, dw, db] = call_fwd(input, linear_weight, target, linear_bias, weight,
                                             reduction, ignore_index, label_smoothing, now);
     const bool has_bias = linear_bias.has_value() && linear_bias->defined();
     ctx->save_for_backward({input, linear_weight, target, has_bias ? *linear_bias : at::Tensor(),
-                            weight.has_value() ? *weight : at::Tensor(), lse});
+                            weight.has_value() ? *weight : at::Tensor()});
     ctx->saved_data["reduction"] = std::string(reduction.data(), reduction.size());
     ctx->saved_data["ignore_index"] = ignore_index;
     ctx->saved_data["label_smoothing"] = label_smoothing;
@@ -304,7 +304,7 @@ class LinearCrossEntropyFunction : public torch::autograd::Function<LinearCrossE
     }
     if (todo[0] || todo[1] || todo[2]) {
       auto [dx, dw, db] = call_bwd(g, saved[0], saved[1], saved[2], opt(saved[3]), opt(saved[4]),
-                                   saved[5], reduction, ctx->saved_data["ignore_index"].toInt(),
+                                   reduction, ctx->saved_data["ignore_index"].toInt(),
                                    ctx->saved_data["label_smoothing"].toDouble(), todo);
       if (todo[0]) out[0] = dx;
       if (todo[1]) out[1] = dw;
@@ -336,18 +336,17 @@ TORCH_LIBRARY_FRAGMENT(torch_act, m) {
       "linear_cross_entropy(Tensor input, Tensor linear_weight, Tensor target, *, "
       "Tensor? linear_bias=None, Tensor? weight=None, str reduction=\"mean\", "
       "int ignore_index=-100, float label_smoothing=0.0) -> Tensor");
-  // (loss, lse, dinput, dweight, dbias): lse is each row's log-sum-exp (the
-  // compute dtype); the gradients in output_mask are for a loss gradient of 1
-  // and only for reduction mean/sum (empty tensors otherwise).
+  // (loss, dinput, dweight, dbias): the gradients in output_mask are for a
+  // loss gradient of 1 and only for reduction mean/sum (empty tensors otherwise).
   m.def(
       "_linear_cross_entropy_fwd(Tensor input, Tensor linear_weight, Tensor target, "
       "Tensor? linear_bias, Tensor? weight, str reduction, int ignore_index, "
-      "float label_smoothing, bool[3] output_mask) -> (Tensor, Tensor, Tensor, Tensor, Tensor)");
+      "float label_smoothing, bool[3] output_mask) -> (Tensor, Tensor, Tensor, Tensor)");
   // (dinput, dweight, dbias) for grad_loss, recomputing the logits; those not
   // in output_mask come back empty.
   m.def(
       "_linear_cross_entropy_bwd(Tensor grad_loss, Tensor input, Tensor linear_weight, "
-      "Tensor target, Tensor? linear_bias, Tensor? weight, Tensor lse, str reduction, "
+      "Tensor target, Tensor? linear_bias, Tensor? weight, str reduction, "
       "int ignore_index, float label_smoothing, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
 }
 

@@ -21,7 +21,8 @@
 // For reduction mean/sum the autograd computes the gradients during the
 // forward (one pass over the logits, no second GEMM pass) and the backward
 // only scales them by grad_output; reduction="none" (a gradient per row)
-// recomputes the logits in the backward from the saved per-row lse.
+// recomputes the logits in the backward (the same operations on the same
+// blocks: the same bits as the forward's would be).
 //
 // Every reduction has a fixed order (blocks in order, the kernels'
 // deterministic GEMMs, element-wise adds), so results do not change from run
@@ -104,13 +105,14 @@ at::Tensor ce_loss(const CeArgs& a, const CeRows& r, const at::Tensor& lse, cons
 
 template <class K>
 struct CrossEntropyImpls {
-  // One sweep over the token blocks.  With `lse_in` defined (a backward
-  // recompute) the row statistics are not recomputed.  Fills lse/zt/zw when
-  // defined; writes dx rows, dw and db (db in the compute dtype) when
-  // defined, from the coefficients `coef` (ignored when no gradient is wanted).
-  static void sweep(const CeArgs& a, const CeRows& r, const CeCoef* coef, const at::Tensor& lse_in,
-                    const at::Tensor& lse, const at::Tensor& zt, const at::Tensor& zw,
-                    const at::Tensor& dx, const at::Tensor& dw, const at::Tensor& db) {
+  // One sweep over the token blocks: fills lse / zt / zw (each [M] or
+  // undefined) and, from the coefficients `coef` (null: no gradient), writes
+  // dx rows, dw and db (db in the compute dtype) when defined.  A backward
+  // recompute runs the very same operations on the same blocks, so its
+  // gradients equal the forward's bit for bit.
+  static void sweep(const CeArgs& a, const CeRows& r, const CeCoef* coef, const at::Tensor& lse,
+                    const at::Tensor& zt, const at::Tensor& zw, const at::Tensor& dx,
+                    const at::Tensor& dw, const at::Tensor& db) {
     const bool grads = coef != nullptr && (dx.defined() || dw.defined() || db.defined());
     const CeBlocking bl = ce_blocking(a, a.x.is_cpu());
     const KernelSet& ident = identity_kernel_set();
@@ -129,27 +131,21 @@ struct CrossEntropyImpls {
         const at::Tensor zs = z.narrow(0, s0, sb);
         at::Tensor zc = zs.scalar_type() == a.cdt ? zs : zs.to(a.cdt);
         const at::Tensor tcs = r.tc.narrow(0, g0, sb).unsqueeze(1);
-        if (!lse_in.defined()) {
-          if (zt.defined()) zt.narrow(0, g0, sb).copy_(zc.gather(1, tcs).squeeze(1));
-          if (zw.defined() && smoothing) {
-            at::Tensor out = zw.narrow(0, g0, sb);
-            if (a.cw.defined())
-              at::mv_out(out, zc, a.cw);
-            else
-              at::sum_out(out, zc, at::IntArrayRef{1});
-          }
-          // exact log-sum-exp of each row: max, exp in place, sum
-          const at::Tensor mx = at::amax(zc, {1}, /*keepdim=*/true);
-          zc.sub_(mx).exp_();
-          const at::Tensor s = zc.sum(at::IntArrayRef{1}, /*keepdim=*/true);
-          if (lse.defined()) lse.narrow(0, g0, sb).copy_((mx + s.log()).squeeze(1));
-          if (!grads) continue;
-          zc.mul_(coef->cp.narrow(0, g0, sb).unsqueeze(1) / s);  // cp * softmax
-        } else {
-          if (!grads) continue;
-          zc.sub_(lse_in.narrow(0, g0, sb).unsqueeze(1)).exp_();
-          zc.mul_(coef->cp.narrow(0, g0, sb).unsqueeze(1));
+        if (zt.defined()) zt.narrow(0, g0, sb).copy_(zc.gather(1, tcs).squeeze(1));
+        if (zw.defined()) {
+          at::Tensor out = zw.narrow(0, g0, sb);
+          if (a.cw.defined())
+            at::mv_out(out, zc, a.cw);
+          else
+            at::sum_out(out, zc, at::IntArrayRef{1});
         }
+        // exact log-sum-exp of each row (the block spans every class): max, exp in place, sum
+        const at::Tensor mx = at::amax(zc, {1}, /*keepdim=*/true);
+        zc.sub_(mx).exp_();
+        const at::Tensor s = zc.sum(at::IntArrayRef{1}, /*keepdim=*/true);
+        if (lse.defined()) lse.narrow(0, g0, sb).copy_((mx + s.log()).squeeze(1));
+        if (!grads) continue;
+        zc.mul_(coef->cp.narrow(0, g0, sb).unsqueeze(1) / s);  // cp * softmax
         if (smoothing) {
           const at::Tensor cu = coef->cu.narrow(0, g0, sb);
           if (a.cw.defined())
@@ -184,10 +180,9 @@ struct CrossEntropyImpls {
     if (dw.defined() && first) dw.zero_();  // no token rows: the gradient is zero
   }
 
-  // (loss, lse, dinput, dweight, dbias): the loss, each row's log-sum-exp (for
-  // a backward recompute), and the gradients in output_mask for a loss
-  // gradient of 1 (reduction mean/sum; reduction none never computes them here).
-  static std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward(
+  // (loss, dinput, dweight, dbias): the loss and the gradients in output_mask
+  // for a loss gradient of 1 (reduction mean/sum; none never computes them here).
+  static std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward(
       const at::Tensor& input, const at::Tensor& linear_weight, const at::Tensor& target,
       const std::optional<at::Tensor>& linear_bias, const std::optional<at::Tensor>& weight,
       c10::string_view reduction, int64_t ignore_index, double label_smoothing,
@@ -209,11 +204,11 @@ struct CrossEntropyImpls {
       const at::Tensor one = at::ones({}, copts);
       coef = ce_coef(a, r, a.reduction == CeReduction::Mean ? one / r.den : one);
     }
-    sweep(a, r, grads ? &coef : nullptr, at::Tensor(), lse, zt, zw, dx, dw, db);
+    sweep(a, r, grads ? &coef : nullptr, lse, zt, zw, dx, dw, db);
     at::Tensor loss = ce_loss(a, r, lse, zt, zw).to(input.scalar_type());
-    const auto empty = at::empty({0}, input.options());
-    return {loss, lse, mdx ? dx.view(input.sizes()) : empty, mdw ? dw : empty,
-            mdb ? db.to(input.scalar_type()) : empty};
+    const auto empty = [&] { return at::empty({0}, input.options()); };
+    return {loss, mdx ? dx.view(input.sizes()) : empty(), mdw ? dw : empty(),
+            mdb ? db.to(input.scalar_type()) : empty()};
   }
 
   static at::Tensor loss_only(const at::Tensor& input, const at::Tensor& linear_weight,
@@ -226,12 +221,12 @@ struct CrossEntropyImpls {
 
   // Gradients (dinput, dweight, dbias) in output_mask for the loss gradient
   // grad_loss (0-d for mean/sum, the loss's shape for none), recomputing the
-  // logits block by block from the forward's per-row lse.
+  // logits block by block.
   static std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(
       const at::Tensor& grad_loss, const at::Tensor& input, const at::Tensor& linear_weight,
       const at::Tensor& target, const std::optional<at::Tensor>& linear_bias,
-      const std::optional<at::Tensor>& weight, const at::Tensor& lse, c10::string_view reduction,
-      int64_t ignore_index, double label_smoothing, std::array<bool, 3> mask) {
+      const std::optional<at::Tensor>& weight, c10::string_view reduction, int64_t ignore_index,
+      double label_smoothing, std::array<bool, 3> mask) {
     const char* op = "_linear_cross_entropy_bwd";
     const CeArgs a = check_ce_args(op, input, linear_weight, target, linear_bias, weight, reduction,
                                    ignore_index, label_smoothing);
@@ -240,10 +235,6 @@ struct CrossEntropyImpls {
                 grad_loss.sizes());
     TORCH_CHECK(grad_loss.device() == input.device(), op, ": grad_loss is on ", grad_loss.device(),
                 " but input is on ", input.device());
-    TORCH_CHECK(lse.dim() == 1 && lse.size(0) == a.M && lse.scalar_type() == a.cdt &&
-                    lse.device() == input.device(),
-                op, ": lse must be the forward's [", a.M, "] ", a.cdt, " row log-sum-exp, got ",
-                lse.sizes(), " ", lse.scalar_type());
     const bool mdb = mask[2] && a.bias.defined();
     const auto copts = a.x.options().dtype(a.cdt);
     at::Tensor dx = mask[0] ? at::empty({a.M, a.K}, a.x.options()) : at::Tensor();
@@ -256,11 +247,11 @@ struct CrossEntropyImpls {
                                                      : c10::IntArrayRef{});
       if (a.reduction == CeReduction::Mean) g = g / r.den;
       const CeCoef coef = ce_coef(a, r, g);
-      sweep(a, r, &coef, lse.contiguous(), at::Tensor(), at::Tensor(), at::Tensor(), dx, dw, db);
+      sweep(a, r, &coef, at::Tensor(), at::Tensor(), at::Tensor(), dx, dw, db);
     }
-    const auto empty = at::empty({0}, input.options());
-    return {mask[0] ? dx.view(input.sizes()) : empty, mask[1] ? dw : empty,
-            mdb ? db.to(input.scalar_type()) : empty};
+    const auto empty = [&] { return at::empty({0}, input.options()); };
+    return {mask[0] ? dx.view(input.sizes()) : empty(), mask[1] ? dw : empty(),
+            mdb ? db.to(input.scalar_type()) : empty()};
   }
 };
 

@@ -52,10 +52,6 @@ def _check(op, input, linear_weight, target, linear_bias, weight, reduction, lab
     return M, input.shape[-1], V
 
 
-def _compute_dtype(input):
-    return torch.float64 if input.dtype == torch.float64 else torch.float32
-
-
 def _loss_fake(input, target, reduction):
     return input.new_empty(target.shape if reduction == "none" else ())
 
@@ -77,12 +73,11 @@ def _lce_fwd_fake(input, linear_weight, target, linear_bias, weight, reduction, 
     dx = input.new_empty(input.shape) if grads and output_mask[0] else empty
     dw = input.new_empty((V, K)) if grads and output_mask[1] else input.new_empty((0,))
     db = input.new_empty((V,)) if grads and output_mask[2] and linear_bias is not None else input.new_empty((0,))
-    lse = input.new_empty((M,), dtype=_compute_dtype(input))
-    return _loss_fake(input, target, reduction), lse, dx, dw, db
+    return _loss_fake(input, target, reduction), dx, dw, db
 
 
 @torch.library.register_fake("torch_act::_linear_cross_entropy_bwd")
-def _lce_bwd_fake(grad_loss, input, linear_weight, target, linear_bias, weight, lse, reduction,
+def _lce_bwd_fake(grad_loss, input, linear_weight, target, linear_bias, weight, reduction,
                   ignore_index, label_smoothing, output_mask):
     M, K, V = _check("_linear_cross_entropy_bwd", input, linear_weight, target, linear_bias, weight,
                      reduction, label_smoothing)
