@@ -152,10 +152,6 @@ CeBlocking ce_blocking(const CeArgs& a, bool on_cpu) {
   // element-wise work in sub-blocks that stay in cache (CPU; one launch each on GPUs)
   const int64_t cache = std::min<int64_t>(budget / 4, int64_t(1) << 20);
   bl.sub_rows = on_cpu ? std::clamp<int64_t>(cache / (a.V * c), 1, bl.rows) : bl.rows;
-  // d_weight chunks (the temporary for token blocks after the first)
-  const int64_t wchunk = std::min<int64_t>(budget / 4, int64_t(4) << 20);
-  bl.vchunk = std::clamp<int64_t>(wchunk / (std::max<int64_t>(a.K, 1) * c), 1, a.V);
-  if (bl.vchunk >= 32 && bl.vchunk < a.V) bl.vchunk = bl.vchunk / 16 * 16;
   return bl;
 }
 

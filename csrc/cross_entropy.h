@@ -10,13 +10,16 @@
 // row's log-sum-exp is then exact (the block spans every class), so the loss
 // and, when gradients are wanted, dlogits = coef * softmax - (target and
 // smoothing terms) are formed in place, in sub-blocks small enough to stay in
-// cache (ATen ops, in float32 for 16-bit inputs).  From dlogits, our backward
+// cache (ATen ops, in float32 for 16-bit inputs; on the CPU the sub-blocks of
+// a block are shared out over the threads by one at::parallel_for).  From dlogits, our backward
 // kernel (K::linear_act_backward, identity) gives d_input rows directly
-// (dx = g . W), and d_weight in vocabulary chunks (dw = g^T . x) that are
-// written (first token block) or added (later blocks) into d_weight; d_bias
-// accumulates the column sums in the compute precision.  Extra memory: the
-// logits block, one cache-sized sub-block, one d_weight chunk, vectors of
-// length tokens — never tokens x vocab.
+// (dx = g . W) and, for the first token block, d_weight (dw = g^T . x); later
+// blocks add theirs with at::addmm_ (beta = 1: our kernel set has no
+// accumulating GEMM, and a temporary plus an add pass measured slower, see
+// docs/cross_entropy.md); d_bias accumulates the column sums in the compute
+// precision.  Extra memory: the logits block, one cache-sized sub-block,
+// vectors of length tokens (and the GEMMs' own packing workspaces, of the
+// block's size) — never tokens x vocab.
 //
 // For reduction mean/sum the autograd computes the gradients during the
 // forward (one pass over the logits, no second GEMM pass) and the backward
@@ -25,13 +28,14 @@
 // blocks: the same bits as the forward's would be).
 //
 // Every reduction has a fixed order (blocks in order, the kernels'
-// deterministic GEMMs, element-wise adds), so results do not change from run
-// to run.  Registration: register_cross_entropy<K>(m) inside the backend's
+// deterministic GEMMs, ATen's reductions and addmm_ for the same shapes), so
+// results do not change from run to run.  Registration: register_cross_entropy<K>(m) inside the backend's
 // TORCH_LIBRARY_IMPL (csrc/cpu_register.cpp, csrc/cuda_register.cpp);
 // schemas, checks and autograd live in csrc/cross_entropy.cpp.
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 #include <torch/library.h>
 
@@ -73,7 +77,6 @@ CeArgs check_ce_args(const char* op, const at::Tensor& input, const at::Tensor& 
 struct CeBlocking {
   int64_t rows;      // token rows per logits block
   int64_t sub_rows;  // rows per cache-resident sub-block of the element-wise work
-  int64_t vchunk;    // vocabulary rows per d_weight chunk
 };
 CeBlocking ce_blocking(const CeArgs& a, bool on_cpu);
 
@@ -114,66 +117,75 @@ struct CrossEntropyImpls {
                     const at::Tensor& zt, const at::Tensor& zw, const at::Tensor& dx,
                     const at::Tensor& dw, const at::Tensor& db) {
     const bool grads = coef != nullptr && (dx.defined() || dw.defined() || db.defined());
-    const CeBlocking bl = ce_blocking(a, a.x.is_cpu());
+    const bool on_cpu = a.x.is_cpu();
+    const CeBlocking bl = ce_blocking(a, on_cpu);
     const KernelSet& ident = identity_kernel_set();
     const bool smoothing = a.eps > 0.0;
     at::Tensor zbuf = at::empty({std::min(bl.rows, a.M), a.V}, a.x.options());
-    at::Tensor wtmp;  // d_weight chunk of the second and later token blocks
     bool first = true;
     for (int64_t m0 = 0; m0 < a.M; m0 += bl.rows) {
       const int64_t mb = std::min(bl.rows, a.M - m0);
       const at::Tensor xb = a.x.narrow(0, m0, mb);
       const at::Tensor z = zbuf.narrow(0, 0, mb);
       K::linear_act_forward(xb, a.w, a.bias, ident, 0.0, z, at::Tensor());
-      for (int64_t s0 = 0; s0 < mb; s0 += bl.sub_rows) {
-        const int64_t sb = std::min(bl.sub_rows, mb - s0);
-        const int64_t g0 = m0 + s0;  // global row of the sub-block
-        const at::Tensor zs = z.narrow(0, s0, sb);
-        at::Tensor zc = zs.scalar_type() == a.cdt ? zs : zs.to(a.cdt);
-        const at::Tensor tcs = r.tc.narrow(0, g0, sb).unsqueeze(1);
-        if (zt.defined()) zt.narrow(0, g0, sb).copy_(zc.gather(1, tcs).squeeze(1));
-        if (zw.defined()) {
-          at::Tensor out = zw.narrow(0, g0, sb);
-          if (a.cw.defined())
-            at::mv_out(out, zc, a.cw);
-          else
-            at::sum_out(out, zc, at::IntArrayRef{1});
+      // The element-wise work, sub-block by sub-block; on the CPU the
+      // sub-blocks are shared out over the threads (each runs its ATen ops
+      // single-threaded on a cache-resident piece: one parallel region per
+      // block instead of one per op and sub-block).  d_bias: one partial sum
+      // per sub-block, reduced in order.
+      const int64_t nsub = (mb + bl.sub_rows - 1) / bl.sub_rows;
+      const at::Tensor dbp = grads && db.defined() ? at::empty({nsub, a.V}, db.options()) : at::Tensor();
+      const auto sub_blocks = [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          const int64_t s0 = i * bl.sub_rows, sb = std::min(bl.sub_rows, mb - s0);
+          const int64_t g0 = m0 + s0;  // global row of the sub-block
+          const at::Tensor zs = z.narrow(0, s0, sb);
+          at::Tensor zc = zs.scalar_type() == a.cdt ? zs : zs.to(a.cdt);
+          const at::Tensor tcs = r.tc.narrow(0, g0, sb).unsqueeze(1);
+          if (zt.defined()) zt.narrow(0, g0, sb).copy_(zc.gather(1, tcs).squeeze(1));
+          if (zw.defined()) {
+            at::Tensor out = zw.narrow(0, g0, sb);
+            if (a.cw.defined())
+              at::mv_out(out, zc, a.cw);
+            else
+              at::sum_out(out, zc, at::IntArrayRef{1});
+          }
+          // exact log-sum-exp of each row (the block spans every class): max, exp in place, sum
+          const at::Tensor mx = at::amax(zc, {1}, /*keepdim=*/true);
+          zc.sub_(mx).exp_();
+          const at::Tensor s = zc.sum(at::IntArrayRef{1}, /*keepdim=*/true);
+          if (lse.defined()) lse.narrow(0, g0, sb).copy_((mx + s.log()).squeeze(1));
+          if (!grads) continue;
+          zc.mul_(coef->cp.narrow(0, g0, sb).unsqueeze(1) / s);  // cp * softmax
+          if (smoothing) {
+            const at::Tensor cu = coef->cu.narrow(0, g0, sb);
+            if (a.cw.defined())
+              zc.addr_(cu, a.cw, /*beta=*/1, /*alpha=*/-1);
+            else
+              zc.sub_(cu.unsqueeze(1));
+          }
+          zc.scatter_add_(1, tcs, coef->ct.narrow(0, g0, sb).neg().unsqueeze(1));
+          if (dbp.defined()) {
+            at::Tensor part = dbp.select(0, i);
+            at::sum_out(part, zc, at::IntArrayRef{0});
+          }
+          if (!zc.is_same(zs)) zs.copy_(zc);
         }
-        // exact log-sum-exp of each row (the block spans every class): max, exp in place, sum
-        const at::Tensor mx = at::amax(zc, {1}, /*keepdim=*/true);
-        zc.sub_(mx).exp_();
-        const at::Tensor s = zc.sum(at::IntArrayRef{1}, /*keepdim=*/true);
-        if (lse.defined()) lse.narrow(0, g0, sb).copy_((mx + s.log()).squeeze(1));
-        if (!grads) continue;
-        zc.mul_(coef->cp.narrow(0, g0, sb).unsqueeze(1) / s);  // cp * softmax
-        if (smoothing) {
-          const at::Tensor cu = coef->cu.narrow(0, g0, sb);
-          if (a.cw.defined())
-            zc.addr_(cu, a.cw, /*beta=*/1, /*alpha=*/-1);
-          else
-            zc.sub_(cu.unsqueeze(1));
-        }
-        zc.scatter_add_(1, tcs, coef->ct.narrow(0, g0, sb).neg().unsqueeze(1));
-        if (db.defined()) db.add_(zc.sum(at::IntArrayRef{0}));
-        if (!zc.is_same(zs)) zs.copy_(zc);
-      }
+      };
+      if (on_cpu && nsub > 1)
+        at::parallel_for(0, nsub, 1, sub_blocks);
+      else
+        sub_blocks(0, nsub);
+      if (dbp.defined()) db.add_(dbp.sum(at::IntArrayRef{0}));
       if (!grads) continue;
       if (dx.defined())  // dx rows = dz . W
         K::linear_act_backward(z, xb, a.w, at::Tensor(), ident, 0.0, dx.narrow(0, m0, mb),
                                at::Tensor(), at::Tensor());
-      if (dw.defined()) {  // dw (+)= dz^T . x, in vocabulary chunks
-        for (int64_t v0 = 0; v0 < a.V; v0 += bl.vchunk) {
-          const int64_t vc = std::min(bl.vchunk, a.V - v0);
-          const at::Tensor dst = dw.narrow(0, v0, vc);
-          at::Tensor out = dst;
-          if (!first) {
-            if (!wtmp.defined()) wtmp = at::empty({std::min(bl.vchunk, a.V), a.K}, dw.options());
-            out = wtmp.narrow(0, 0, vc);
-          }
-          K::linear_act_backward(z.narrow(1, v0, vc), xb, a.w.narrow(0, v0, vc), at::Tensor(), ident,
-                                 0.0, at::Tensor(), out, at::Tensor());
-          if (!first) dst.add_(out);
-        }
+      if (dw.defined()) {  // dw = dz^T . x on the first block, then dw += dz^T . x
+        if (first)
+          K::linear_act_backward(z, xb, a.w, at::Tensor(), ident, 0.0, at::Tensor(), dw, at::Tensor());
+        else
+          dw.addmm_(z.t(), xb);
       }
       first = false;
     }

@@ -4,9 +4,9 @@ cases (all rows ignored, empty batch, 1-D input, huge and tiny logits), every
 dtype and CPU ISA path, gradcheck, opcheck, torch.compile, bad input, and what
 the autograd saves (never a tokens x vocab tensor).
 
-TORCH_ACT_LCE_BLOCK_BYTES=SMALL forces many token blocks, single-row
-sub-blocks and many d_weight chunks on these small shapes; the default budget
-covers them with one block."""
+TORCH_ACT_LCE_BLOCK_BYTES=SMALL forces many token blocks and single-row
+sub-blocks on these small shapes; the default budget covers them with one
+block."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 import torch_act
 
 OPS = torch.ops.torch_act
-SMALL = "1500"  # bytes: 2-3 token rows per block, 1-row sub-blocks, 2-row weight chunks
+SMALL = "1500"  # bytes: 3 token rows per block, 1-row sub-blocks
 BLOCKS = [SMALL, ""]
 REDUCTIONS = ["mean", "sum", "none"]
 ISAS = torch_act.supported_cpu_isas()
@@ -162,7 +162,7 @@ DTYPE_TOL = {torch.float32: 2e-5, torch.bfloat16: 3e-2, torch.float16: 5e-3}
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_dtypes_on_every_isa(monkeypatch, isa, dtype, reduction):
     torch_act.set_cpu_isa(isa)
-    _block(monkeypatch, "20000")  # several token blocks and weight chunks at this size
+    _block(monkeypatch, "20000")  # several token blocks and sub-blocks at this size
     x, w, b, cw, t = _problem(M=90, K=70, V=130, dtype=dtype, weight=True)
     _compare(x, w, b, cw, t, DTYPE_TOL[dtype], reduction=reduction, label_smoothing=0.1)
 
