@@ -93,6 +93,14 @@ def test_matches_torch_float64(monkeypatch, block, reduction, weight, ignore, la
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_every_output_element_written(monkeypatch, poison, reduction):
+    # fresh allocations are NaN-filled: an element the op forgot shows up
+    _block(monkeypatch, SMALL)
+    x, w, b, cw, t = _problem(weight=True)
+    _compare(x, w, b, cw, t, 1e-10, reduction=reduction, label_smoothing=0.1)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_ignore_index_inside_the_class_range(monkeypatch, reduction):
     _block(monkeypatch, SMALL)
     x, w, b, cw, t = _problem(weight=True, ignore=0.0)
@@ -260,6 +268,18 @@ def test_no_grad_computes_no_gradients():
     assert loss.grad_fn is None
     _, dx, dw, db = OPS._linear_cross_entropy_fwd(x, w, t, b, None, "mean", -100, 0.0, [False, False, False])
     assert dx.numel() == dw.numel() == db.numel() == 0
+
+
+@pytest.mark.parametrize("mode", ["inference_mode", "no_grad"])
+def test_inference_mode(monkeypatch, mode):
+    # the element-wise work runs on the intra-op threads: they see the caller's mode
+    _block(monkeypatch, SMALL)
+    torch.set_num_threads(2)
+    x, w, b, cw, t = _problem(weight=True)
+    with getattr(torch, mode)():
+        got = torch_act.linear_cross_entropy(x, w, t, linear_bias=b, weight=cw, label_smoothing=0.1)
+    ref, _ = _reference(x, w, b, cw, t, label_smoothing=0.1)
+    torch.testing.assert_close(got, ref)
 
 
 def test_class_weight_gradient_is_not_implemented():
