@@ -152,9 +152,6 @@ CeBlocking ce_blocking(const CeArgs& a, bool on_cpu) {
   // element-wise work in sub-blocks that stay in cache (CPU; one launch each on GPUs)
   const int64_t cache = std::min<int64_t>(budget / 4, int64_t(1) << 20);
   bl.sub_rows = on_cpu ? std::clamp<int64_t>(cache / (a.V * c), 1, bl.rows) : bl.rows;
-  // vocabulary chunks of the gradient GEMMs: an eighth of the budget of dz
-  bl.vchunk = std::clamp<int64_t>(budget / 8 / (bl.rows * c), 1, a.V);
-  if (bl.vchunk >= 128 && bl.vchunk < a.V) bl.vchunk = bl.vchunk / 64 * 64;
   return bl;
 }
 

@@ -12,15 +12,15 @@
 // smoothing terms) are formed in place, in sub-blocks small enough to stay in
 // cache (ATen ops, in float32 for 16-bit inputs; on the CPU the sub-blocks of
 // a block are shared out over the threads by one at::parallel_for).  From dlogits, our backward
-// kernel (K::linear_act_backward, identity) gives d_input rows (dx = g . W,
-// summed over vocabulary chunks) and, for the first token block, d_weight
-// (dw = g^T . x, chunk by chunk); later blocks add theirs with at::addmm_
-// (beta = 1: our kernel set has no accumulating GEMM, and chunked temporaries
-// plus an add pass measured slower, see docs/cross_entropy.md); d_bias
-// accumulates the column sums in the compute precision.  Extra memory: the
-// logits block, one cache-sized sub-block per thread, vectors of length
-// tokens, and the GEMMs' packing workspaces (a vocabulary chunk of dz) —
-// never tokens x vocab.
+// kernel (K::linear_act_backward, identity) gives d_input rows (dx = g . W)
+// and, for the first token block, d_weight (dw = g^T . x); later blocks add
+// theirs with at::addmm_ (beta = 1: our kernel set has no accumulating GEMM,
+// and our GEMM into vocabulary-chunk temporaries plus an add pass measured
+// slower, docs/cross_entropy.md); d_bias accumulates the column sums in the
+// compute precision.  Extra memory: the logits block, one cache-sized
+// sub-block per thread, vectors of length tokens, and the GEMMs' packing
+// workspaces (the CPU GEMM packs its whole A operand: dz, the block's size)
+// — never tokens x vocab.
 //
 // For reduction mean/sum the autograd computes the gradients during the
 // forward (one pass over the logits, no second GEMM pass) and the backward
@@ -79,7 +79,6 @@ CeArgs check_ce_args(const char* op, const at::Tensor& input, const at::Tensor& 
 struct CeBlocking {
   int64_t rows;      // token rows per logits block
   int64_t sub_rows;  // rows per cache-resident sub-block of the element-wise work
-  int64_t vchunk;    // vocabulary columns per chunk of the gradient GEMMs
 };
 CeBlocking ce_blocking(const CeArgs& a, bool on_cpu);
 
@@ -125,7 +124,6 @@ struct CrossEntropyImpls {
     const KernelSet& ident = identity_kernel_set();
     const bool smoothing = a.eps > 0.0;
     at::Tensor zbuf = at::empty({std::min(bl.rows, a.M), a.V}, a.x.options());
-    at::Tensor dtmp, dacc;  // one vocabulary chunk's dx, and their sum
     bool first = true;
     for (int64_t m0 = 0; m0 < a.M; m0 += bl.rows) {
       const int64_t mb = std::min(bl.rows, a.M - m0);
@@ -184,41 +182,15 @@ struct CrossEntropyImpls {
         sub_blocks(0, nsub);
       if (dbp.defined()) db.add_(dbp.sum(at::IntArrayRef{0}));
       if (!grads) continue;
-      // dx rows = dz . W and (first block) dw = dz^T . x, over vocabulary
-      // chunks, so the GEMMs' packed copy of dz is one chunk, not the block;
-      // dx sums the chunks in the compute dtype.
-      for (int64_t v0 = 0; v0 < a.V; v0 += bl.vchunk) {
-        const int64_t vc = std::min(bl.vchunk, a.V - v0);
-        const at::Tensor zv = z.narrow(1, v0, vc), wv = a.w.narrow(0, v0, vc);
-        if (dx.defined()) {
-          const at::Tensor dxb = dx.narrow(0, m0, mb);
-          if (bl.vchunk >= a.V) {  // one chunk: straight into dx
-            K::linear_act_backward(zv, xb, wv, at::Tensor(), ident, 0.0, dxb, at::Tensor(), at::Tensor());
-          } else {
-            // the sum: dx itself (float32/64), else a float32 buffer
-            const bool wide = dx.scalar_type() == a.cdt;
-            if (!wide && !dacc.defined())
-              dacc = at::empty({std::min(bl.rows, a.M), a.K}, dx.options().dtype(a.cdt));
-            const at::Tensor acc = wide ? dxb : dacc.narrow(0, 0, mb);
-            if (v0 == 0 && wide) {
-              K::linear_act_backward(zv, xb, wv, at::Tensor(), ident, 0.0, dxb, at::Tensor(), at::Tensor());
-            } else {
-              if (!dtmp.defined()) dtmp = at::empty({std::min(bl.rows, a.M), a.K}, dx.options());
-              const at::Tensor part = dtmp.narrow(0, 0, mb);
-              K::linear_act_backward(zv, xb, wv, at::Tensor(), ident, 0.0, part, at::Tensor(), at::Tensor());
-              if (v0 == 0)
-                acc.copy_(part);
-              else
-                acc.add_(part);
-            }
-            if (!wide && v0 + vc == a.V) dxb.copy_(acc);
-          }
-        }
-        if (dw.defined() && first)
-          K::linear_act_backward(zv, xb, wv, at::Tensor(), ident, 0.0, at::Tensor(), dw.narrow(0, v0, vc),
-                                 at::Tensor());
+      if (dx.defined())  // dx rows = dz . W
+        K::linear_act_backward(z, xb, a.w, at::Tensor(), ident, 0.0, dx.narrow(0, m0, mb),
+                               at::Tensor(), at::Tensor());
+      if (dw.defined()) {  // dw = dz^T . x on the first block, then dw += dz^T . x
+        if (first)
+          K::linear_act_backward(z, xb, a.w, at::Tensor(), ident, 0.0, at::Tensor(), dw, at::Tensor());
+        else
+          dw.addmm_(z.t(), xb);
       }
-      if (dw.defined() && !first) dw.addmm_(z.t(), xb);  // dw += dz^T . x
       first = false;
     }
     if (dw.defined() && first) dw.zero_();  // no token rows: the gradient is zero
