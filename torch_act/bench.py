@@ -236,8 +236,9 @@ def to_markdown(rows, peak_row, args, lce=()):
            f"- torch_act CPU path: {torch_act.cpu_isa()} (compiled: {', '.join(torch_act.build_info()['cpu_isas'])})",
            f"- torch: {torch.__version__}; eager BLAS path: {eager_blas_path()}",
            f"- command: `{' '.join(['python -m torch_act bench'] + sys.argv[2:])}`",
-           "- time: median over interleaved rounds (torch.utils.benchmark); ratio = eager time / contender time (>1 is faster than eager)",
-           "", "| dtype | case | pass | contender | time (us) | vs eager | GFLOP/s |", "|---|---|---|---|---:|---:|---:|"]
+           "- time: median over interleaved rounds (torch.utils.benchmark); ratio = eager time / contender time (>1 is faster than eager)"]
+    if rows:
+        out += ["", "| dtype | case | pass | contender | time (us) | vs eager | GFLOP/s |", "|---|---|---|---|---:|---:|---:|"]
     for dn, group, name, k, t, ratio, gf in rows:
         out.append(f"| {dn} | {group} | {name} | {k} | {t * 1e6:.1f} | {ratio:.2f}x | {gf:.2f} |")
     if peak_row:

@@ -104,6 +104,7 @@ def run(dtype_names, rounds, threads, quick=False):
     contenders = [c for c in CONTENDERS if c != "torch chunked" or has_torch_chunked()]
     rows = []
     for dn in dtype_names:
+        load0 = os.getloadavg()[0]
         res = {c: [] for c in contenders}
         for _ in range(max(1, rounds)):  # rounds interleave the contenders
             for c in contenders:
@@ -118,7 +119,7 @@ def run(dtype_names, rounds, threads, quick=False):
                              gflops=6 * M * K * V / t / 1e9, peak_extra=peak, grads=r0["grads"],
                              peak_vs_eager=peak / base_peak,
                              peak_beyond_grads_vs_eager=(peak - r0["grads"]) / (base_peak - r0["grads"]),
-                             loss=r0["loss"]))
+                             loss=r0["loss"], load=(load0, os.getloadavg()[0]), rounds=max(1, rounds)))
             print(f"{dn:9s} lce {M}x{K}->{V} fwd+bwd  {c:14s} {t * 1e3:9.1f} ms ({base / t:4.2f}x)  "
                   f"peak above inputs {peak / 2**20:7.1f} MiB ({100 * peak / base_peak:5.1f}% of eager; "
                   f"gradients {r0['grads'] / 2**20:.1f} MiB)  loss {r0['loss']:.5f}", flush=True)
@@ -130,8 +131,12 @@ def markdown(rows):
         return []
     M, K, V = rows[0]["shape"]
     out = ["", f"## Linear + cross-entropy ({M} tokens x {K} hidden -> {V} classes, forward+backward)", "",
-           "Each contender in its own process; peak = VmHWM minus the RSS with the inputs alone "
-           "(torch_act/bench_lce.py), gradients included (they are the same for all).", "",
+           "Each contender in its own process, one warm-up and one timed step per round "
+           f"({rows[0]['rounds']} round(s), median); peak = VmHWM minus the RSS with the inputs alone "
+           "(torch_act/bench_lce.py), gradients included (they are the same for all). "
+           f"Load average (1 min) at the start and end of the {rows[0]['dtype']} runs: "
+           f"{rows[0]['load'][0]:.1f}, {rows[0]['load'][1]:.1f}; of the last: "
+           f"{rows[-1]['load'][0]:.1f}, {rows[-1]['load'][1]:.1f}.", "",
            "| dtype | contender | time (ms) | vs eager | GFLOP/s | peak above inputs (MiB) | % of eager | "
            "beyond the gradients: % of eager's |",
            "|---|---|---:|---:|---:|---:|---:|---:|"]
