@@ -64,6 +64,20 @@ at::Tensor activation(const at::Tensor& input, const std::string& activation,
   return op.call(input, activation, alpha);
 }
 
+at::Tensor linear_cross_entropy(const at::Tensor& input, const at::Tensor& linear_weight,
+                                const at::Tensor& target, const std::optional<at::Tensor>& linear_bias,
+                                const std::optional<at::Tensor>& weight, const std::string& reduction,
+                                int64_t ignore_index, double label_smoothing) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("torch_act::linear_cross_entropy", "")
+                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                         const std::optional<at::Tensor>&,
+                                         const std::optional<at::Tensor>&, c10::string_view, int64_t,
+                                         double)>();
+  return op.call(input, linear_weight, target, linear_bias, weight, reduction, ignore_index,
+                 label_smoothing);
+}
+
 BuildInfo build_info() {
   BuildInfo info;
   info.version = TORCH_ACT_VERSION;

@@ -3,6 +3,9 @@
 // (with autocast's weight cache), then the op is redispatched below autocast.
 // The kernels accumulate in float32 whatever the storage dtype.  `activation`
 // has no autocast rule: it runs in its input's dtype, as F.gelu & co do.
+// linear_cross_entropy runs its linear in the autocast dtype (as F.linear) and
+// returns a float32 loss (cross_entropy is on autocast's float32 list); the
+// class weights are used as given (the op computes in float32 anyway).
 #include <ATen/autocast_mode.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
@@ -43,6 +46,20 @@ struct Autocast {
                          .typed<decltype(mlp_fn)>();
     return op.call(cast(input), ws, bs, activations, alphas);
   }
+
+  static at::Tensor linear_cross_entropy_fn(const at::Tensor& input, const at::Tensor& linear_weight,
+                                            const at::Tensor& target,
+                                            const std::optional<at::Tensor>& linear_bias,
+                                            const std::optional<at::Tensor>& weight,
+                                            c10::string_view reduction, int64_t ignore_index,
+                                            double label_smoothing) {
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(Key);
+    return torch_act::linear_cross_entropy(cast(input), cast(linear_weight), target,
+                                           cast(linear_bias), weight,
+                                           std::string(reduction.data(), reduction.size()),
+                                           ignore_index, label_smoothing)
+        .to(at::kFloat);
+  }
 };
 
 using AutocastCPU = Autocast<c10::DeviceType::CPU, c10::DispatchKey::AutocastCPU>;
@@ -54,9 +71,11 @@ using AutocastCUDA = Autocast<c10::DeviceType::CUDA, c10::DispatchKey::AutocastC
 TORCH_LIBRARY_IMPL(torch_act, AutocastCPU, m) {
   m.impl("linear_act", &torch_act::AutocastCPU::linear_act_fn);
   m.impl("mlp", &torch_act::AutocastCPU::mlp_fn);
+  m.impl("linear_cross_entropy", &torch_act::AutocastCPU::linear_cross_entropy_fn);
 }
 
 TORCH_LIBRARY_IMPL(torch_act, AutocastCUDA, m) {
   m.impl("linear_act", &torch_act::AutocastCUDA::linear_act_fn);
   m.impl("mlp", &torch_act::AutocastCUDA::mlp_fn);
+  m.impl("linear_cross_entropy", &torch_act::AutocastCUDA::linear_cross_entropy_fn);
 }

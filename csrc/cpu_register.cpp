@@ -3,6 +3,7 @@
 #include <torch/library.h>
 
 #include "glu.h"
+#include "cross_entropy.h"
 #include "ops.h"
 #include "kernels/cpu/cpu_ops.h"
 
@@ -21,4 +22,5 @@ struct CpuKernels {
 TORCH_LIBRARY_IMPL(torch_act, CPU, m) {
   torch_act::register_backend<torch_act::CpuKernels>(m);
   torch_act::register_glu_backend<torch_act::CpuKernels>(m);
+  torch_act::register_cross_entropy<torch_act::CpuKernels>(m);
 }

@@ -5,6 +5,7 @@
 
 #include "kernels/cuda/cuda_ops.h"
 #include "glu.h"
+#include "cross_entropy.h"
 #include "ops.h"
 
 namespace torch_act {
@@ -21,5 +22,6 @@ struct CudaKernels {
 TORCH_LIBRARY_IMPL(torch_act, CUDA, m) {
   torch_act::register_backend<torch_act::CudaKernels>(m);
   torch_act::register_glu_backend<torch_act::CudaKernels>(m);
+  torch_act::register_cross_entropy<torch_act::CudaKernels>(m);
 }
 #endif  // TORCH_ACT_WITH_CUDA

@@ -1,4 +1,5 @@
-// torch_act — the one TORCH_LIBRARY: every schema, plus the checks shared by
+// torch_act — the one TORCH_LIBRARY: every schema (but linear_cross_entropy's,
+// a TORCH_LIBRARY_FRAGMENT in csrc/cross_entropy.cpp), plus the checks shared by
 // all backends.  Backend kernels are registered beside their code
 // (csrc/cpu_register.cpp, csrc/cuda_register.cpp), the autograd in
 // csrc/autograd.cpp, autocast in csrc/autocast.cpp.

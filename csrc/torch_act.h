@@ -44,6 +44,19 @@ at::Tensor linear_glu(const at::Tensor& input, const at::Tensor& gate_weight,
 at::Tensor activation(const at::Tensor& input, const std::string& activation,
                       std::optional<double> alpha = std::nullopt);
 
+// cross_entropy(input @ linear_weight.T + linear_bias, target, weight, reduction,
+// ignore_index, label_smoothing) without materialising the logits (the same
+// results as torch.nn.functional.linear_cross_entropy; docs/cross_entropy.md).
+// input [N, K] or [K], linear_weight [C, K], target [N] (or 0-d) int64 class
+// indices, linear_bias [C], weight [C] class weights; reduction "mean", "sum"
+// or "none".
+at::Tensor linear_cross_entropy(const at::Tensor& input, const at::Tensor& linear_weight,
+                                const at::Tensor& target,
+                                const std::optional<at::Tensor>& linear_bias = std::nullopt,
+                                const std::optional<at::Tensor>& weight = std::nullopt,
+                                const std::string& reduction = "mean", int64_t ignore_index = -100,
+                                double label_smoothing = 0.0);
+
 // What this build of the library contains.
 struct BuildInfo {
   std::string version;

@@ -73,6 +73,8 @@ __version__ = _C.build_info()["version"]
 
 from . import ops  # noqa: E402,F401  (fake kernels for torch.compile / export)
 from .ops import activation, linear_act, linear_glu, mlp  # noqa: E402
+from . import cross_entropy as _cross_entropy  # noqa: E402  (fake kernels of linear_cross_entropy)
+from .cross_entropy import linear_cross_entropy  # noqa: E402
 from . import functional  # noqa: E402,F401
 from . import nn  # noqa: E402,F401
 from . import plugin  # noqa: E402,F401
@@ -114,6 +116,7 @@ __all__ = [
     "linear_act",
     "linear_glu",
     "mlp",
+    "linear_cross_entropy",
     "functional",
     "nn",
     "build_info",

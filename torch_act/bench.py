@@ -28,7 +28,8 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 def add_arguments(p):
     p.add_argument("--cases", default="net,mlp,square,peak",
                    help="comma list of: net, mlp (transformer MLP), glu (LLaMA-style gated MLP), square (2048^3), "
-                        "peak (GEMM peak)")
+                        "peak (GEMM peak), lce (linear + cross-entropy 4096x1024->32000: time and peak memory, "
+                        "one process per contender; slow, not in the default list)")
     p.add_argument("--dtypes", default="float32,bfloat16", help="comma list of float32,bfloat16")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per case (default 5)")
     p.add_argument("--min-time", type=float, default=0.2, help="seconds per contender per round")
@@ -230,6 +231,12 @@ def run(args):
                 rows.append((dn, c.group, c.name, k, t, base / t, c.flops / t / 1e9))
             print(f"{dn:9s} {c.group:32s} {c.name:16s} " + "  ".join(
                 f"{k}: {t * 1e6:9.1f}us ({base / t:4.2f}x)" for k, t in res.items()), flush=True)
+    lce = []
+    if "lce" in cases_wanted:
+        from . import bench_lce
+
+        lce = bench_lce.run([str(d).replace("torch.", "") for d in dtypes], args.rounds if not args.quick else 1,
+                            args.threads, quick=args.quick)
     peak_row = None
     if "peak" in cases_wanted:
         peak, how = peak_gflops_per_core()
@@ -246,10 +253,10 @@ def run(args):
               f"{100 * micro['microkernel_gflops'] / micro['fma_loop_gflops']:.1f}% of the FMA-loop peak "
               f"{micro['fma_loop_gflops']:.1f}, {100 * micro['microkernel_gflops'] / peak:.1f}% of theoretical {peak:.0f}")
         print(f"GEMM {n}^3 fp32, {threads} threads: torch_act {g:.1f} GFLOP/s, eager {ge:.1f} GFLOP/s")
-    return rows, peak_row
+    return rows, peak_row, lce
 
 
-def to_markdown(rows, peak_row, args):
+def to_markdown(rows, peak_row, args, lce=()):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out = ["# torch_act CPU benchmark results", "",
            f"- date: {now}",
@@ -257,8 +264,9 @@ def to_markdown(rows, peak_row, args):
            f"- torch_act CPU path: {torch_act.cpu_isa()} (compiled: {', '.join(torch_act.build_info()['cpu_isas'])})",
            f"- torch: {torch.__version__}; eager BLAS path: {eager_blas_path()}",
            f"- command: `{' '.join(['python -m torch_act bench'] + sys.argv[2:])}`",
-           "- time: median over interleaved rounds (torch.utils.benchmark); ratio = eager time / contender time (>1 is faster than eager)",
-           "", "| dtype | case | pass | contender | time (us) | vs eager | GFLOP/s |", "|---|---|---|---|---:|---:|---:|"]
+           "- time: median over interleaved rounds (torch.utils.benchmark); ratio = eager time / contender time (>1 is faster than eager)"]
+    if rows:
+        out += ["", "| dtype | case | pass | contender | time (us) | vs eager | GFLOP/s |", "|---|---|---|---|---:|---:|---:|"]
     for dn, group, name, k, t, ratio, gf in rows:
         out.append(f"| {dn} | {group} | {name} | {k} | {t * 1e6:.1f} | {ratio:.2f}x | {gf:.2f} |")
     if peak_row:
@@ -271,13 +279,17 @@ def to_markdown(rows, peak_row, args):
                     f"the theoretical {peak:.0f} GFLOP/s per core ({how}).",
                 "", f"Whole GEMM {n}^3 fp32 identity, {threads} threads: torch_act {g:.1f} GFLOP/s = "
                     f"{100 * g / (peak * threads):.1f}% of {threads} x theoretical; eager F.linear {ge:.1f} GFLOP/s."]
+    if lce:
+        from . import bench_lce
+
+        out += bench_lce.markdown(lce)
     return "\n".join(out) + "\n"
 
 
 def main(args):
-    rows, peak_row = run(args)
+    rows, peak_row, lce = run(args)
     if args.markdown:
-        md = to_markdown(rows, peak_row, args)
+        md = to_markdown(rows, peak_row, args, lce)
         with open(args.markdown, "w") as f:
             f.write(md)
         print(f"wrote {args.markdown}")

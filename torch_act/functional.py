@@ -1,6 +1,6 @@
 """Functional API: ``torch_act.functional.linear_act`` and friends.
 
-Besides the three ops, each activation in ``torch_act.ACTIVATIONS`` is
+Besides the three ops and ``linear_cross_entropy``, each activation in ``torch_act.ACTIVATIONS`` is
 available by name, e.g. ``torch_act.functional.gelu_tanh(x)`` or
 ``torch_act.functional.leaky_relu(x, alpha=0.2)``; an activation registered
 later (``torch_act.define_activation``, a plugin) appears here too.
@@ -10,9 +10,10 @@ from typing import Optional
 from torch import Tensor
 
 from . import ACTIVATIONS
+from .cross_entropy import linear_cross_entropy
 from .ops import activation, linear_act, mlp
 
-__all__ = ["linear_act", "activation", "mlp"] + list(ACTIVATIONS)
+__all__ = ["linear_act", "activation", "mlp", "linear_cross_entropy"] + list(ACTIVATIONS)
 
 
 def _make(name: str):

@@ -175,6 +175,37 @@ TEST(Api, MlpMatchesLayerByLayer) {
   EXPECT_TRUE(close(y2, torch::linear(h2, w0[2]), tol(torch::kFloat64)));
 }
 
+TEST(Api, LinearCrossEntropyMatchesLibTorch) {
+  // torch_act::linear_cross_entropy == cross_entropy(linear(x, w, b), t, ...) in
+  // float64, values and gradients, for each reduction, with class weights,
+  // an ignored row and label smoothing.
+  namespace F = torch::nn::functional;
+  torch::manual_seed(3);
+  const auto o = torch::TensorOptions().dtype(torch::kFloat64);
+  const auto x0 = torch::randn({9, 5}, o), w0 = torch::randn({7, 5}, o), b0 = torch::randn({7}, o);
+  const auto cw = torch::rand({7}, o) + 0.5;
+  auto t = torch::randint(0, 7, {9}, torch::kLong);
+  t[2] = -100;
+  auto leaf = [](const torch::Tensor& v) { return v.clone().requires_grad_(); };
+  for (const std::string red : {"mean", "sum", "none"}) {
+    auto x = leaf(x0), w = leaf(w0), b = leaf(b0);
+    auto xr = leaf(x0), wr = leaf(w0), br = leaf(b0);
+    const auto y = torch_act::linear_cross_entropy(x, w, t, b, cw, red, -100, 0.1);
+    auto opts = F::CrossEntropyFuncOptions().weight(cw).ignore_index(-100).label_smoothing(0.1);
+    if (red == "mean") opts.reduction(torch::kMean);
+    if (red == "sum") opts.reduction(torch::kSum);
+    if (red == "none") opts.reduction(torch::kNone);
+    const auto yr = F::cross_entropy(torch::linear(xr, wr, br), t, opts);
+    EXPECT_TRUE(close(y, yr, tol(torch::kFloat64))) << red;
+    const auto g = torch::randn(yr.sizes(), o);
+    y.backward(g);
+    yr.backward(g);
+    EXPECT_TRUE(close(x.grad(), xr.grad(), tol(torch::kFloat64))) << red;
+    EXPECT_TRUE(close(w.grad(), wr.grad(), tol(torch::kFloat64))) << red;
+    EXPECT_TRUE(close(b.grad(), br.grad(), tol(torch::kFloat64))) << red;
+  }
+}
+
 // ---------------------------------------------------------------- CUDA
 // On a GPU machine with a CUDA build of the library: the CUDA kernels against
 // LibTorch on the same device (skipped elsewhere).
@@ -234,6 +265,17 @@ TEST(Errors, BadBiasAlphaDtype) {
   EXPECT_TRUE(throws_with([&] { torch_act::linear_act(x, w.to(torch::kFloat64)); }, "must match input dtype"));
   EXPECT_TRUE(throws_with([&] { torch_act::linear_act(x.to(torch::kInt64), w.to(torch::kInt64)); },
                           "must be float32, float64, bfloat16 or float16"));
+}
+
+TEST(Errors, LinearCrossEntropyTargets) {
+  const auto x = torch::randn({3, 4}), w = torch::randn({5, 4});
+  EXPECT_TRUE(throws_with([&] { torch_act::linear_cross_entropy(x, w, torch::tensor({0, 5, 1}, torch::kLong)); },
+                          "target 5 is out of bounds"));
+  EXPECT_TRUE(throws_with([&] { torch_act::linear_cross_entropy(x, w, torch::tensor({0, 1}, torch::kLong)); },
+                          "target must be 1-D of size N=3"));
+  EXPECT_TRUE(throws_with(
+      [&] { torch_act::linear_cross_entropy(x, w, torch::tensor({0, 1, 2}, torch::kLong), std::nullopt, std::nullopt, "avg"); },
+      "reduction must be 'none', 'mean' or 'sum'"));
 }
 
 TEST(Errors, MlpLists) {
