@@ -76,9 +76,13 @@ def fit(shape, cap, keep=()):
 @st.composite
 def tensor(draw, shape, dtype, device="cpu", huge=False):
     scales = [0.5, 1.0, 1.0, 3.0] + ([30.0, 1e30] if huge else [])
+    # (huge: also values around a large offset, where softmax / log_softmax lose precision
+    # unless they subtract the row maximum first)
+    shifts = [0.0] * 6 + ([100.0, 1e4, -1e4] if huge else [])
     return spec(shape, dtype, device, layout=draw(st.sampled_from(("c", "c", "c") + LAYOUTS)),
                 seed=draw(seeds), scale=draw(st.sampled_from(scales)),
-                special=draw(st.sampled_from([0.0, 0.0, 0.0, 0.02, 0.3])))
+                special=draw(st.sampled_from([0.0, 0.0, 0.0, 0.02, 0.3])), shift=draw(st.sampled_from(shifts)),
+                special_set=draw(st.sampled_from(["all", "all", "nan", "inf", "kinks"])))
 
 
 @st.composite
@@ -133,7 +137,7 @@ def activation_bwd_case(draw):
     dev = draw(devices(2))
     c["grad_out"] = draw(tensor(shape, dt, dev[0]))
     sshape = draw(other_shape(shape)) if draw(chance(0.06)) else shape
-    c["saved"] = draw(tensor(sshape, draw(like(dt)), dev[1]))
+    c["saved"] = draw(tensor(sshape, draw(like(dt)), dev[1], huge=True))
     # the saved tensor as the forward makes it (the output, for activations that save it)
     c["saved_from_fwd"] = draw(chance(0.5))
     return c

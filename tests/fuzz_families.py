@@ -442,7 +442,10 @@ def prep_argtypes(c, meta):
     args[c["arg"]] = c["value"]
     op = getattr(OPS, c["op"])
     ex = Expect(c["op"].strip("_").replace("_fwd", "").replace("_bwd", ""))
-    ex.bad(f"{c['arg']}={c['value']!r}", c["arg"])
+    if c["arg"] == "saved" and c["op"] != "_mlp_bwd" and act == "identity":
+        ex.maybe("identity ignores saved", "saved")  # (None is an undefined tensor)
+    else:
+        ex.bad(f"{c['arg']}={c['value']!r}", c["arg"])
 
     def call():
         res = op(*[args[a] for a in SCHEMA_ARGS[c["op"]]])

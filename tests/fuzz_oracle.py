@@ -36,6 +36,7 @@ TORCH_SCHEMA_MESSAGE = "to a fixed-size array of size"
 F64 = torch.float64
 # relative precision of what the kernels compute internally, and of one rounding to the dtype
 INT = {torch.float64: 1e-10, torch.float32: 2e-5, torch.bfloat16: 2e-5, torch.float16: 2e-5}
+TINY = {torch.float64: 1e-300, torch.float32: 1e-30, torch.bfloat16: 1e-30, torch.float16: 1e-30}
 ULP = {torch.float64: 2.0**-52, torch.float32: 2.0**-23, torch.bfloat16: 2.0**-8, torch.float16: 2.0**-10}
 
 
@@ -190,6 +191,16 @@ def _rowsum(t):
     return t.sum(-1, keepdim=True).expand_as(t)
 
 
+def _unsure(ev):
+    """1 where the sign of ev's value is not certain (|v| <= its error bound), else 0."""
+    return ((ev.v.abs() <= ev.e) & (ev.e > 0)).double()
+
+
+def _inf_products(unsure_a, b_inf, e):
+    """e, unbounded where a sum has a term (value of uncertain sign) * inf: +inf or -inf or NaN."""
+    return torch.where(unsure_a @ b_inf > 0, torch.full_like(e, math.inf), e)
+
+
 def ref_linear(x, w, b, dt):
     """z = x @ w.T + b: x an EV [..., K], w [N, K], b [N] or None (float64)."""
     v = (x.v.unsqueeze(-2) * w).sum(-1)
@@ -197,7 +208,10 @@ def ref_linear(x, w, b, dt):
     e = (x.e.unsqueeze(-2) * fin(w)).sum(-1)
     if b is not None:
         v, mag = v + b, mag + fin(b)
-    return EV(v, bound(e + (INT[dt] + ULP[dt]) * mag))
+    e = bound(e + (INT[dt] + ULP[dt]) * mag)
+    if w.numel():
+        e = _inf_products(_unsure(x), torch.isinf(w).double().T, e)
+    return EV(v, e)
 
 
 def _alpha_overflow(name, alpha, z, dt):
@@ -304,6 +318,9 @@ def ref_dz(name, alpha, s, g, dt):
     am = abs(a) if spec.has_alpha else 0.0
     e = d * g.e + INT[dt] * fin(g.v) * (1 + d) * torch.clamp(fin(s), min=1) * (1 + am) ** 2
     e = torch.where(_alpha_overflow(name, alpha, s, dt), torch.full_like(e, math.inf), e)
+    # an infinite gradient times a slope that underflows in the kernel's precision (gelu'(-20)
+    # is 1e-91 in float64, 0 in float32): inf or NaN
+    e = torch.where(torch.isinf(g.v) & (d < TINY[dt]), torch.full_like(e, math.inf), e)
     ev = EV(v, bound(e))
     if not uses_output(name, a):
         alt = torch.full_like(v, math.nan)
@@ -333,6 +350,9 @@ def ref_matmul_bwd(dz, x2, w, dt):
             bound((dz.e.unsqueeze(-1) * fin(x2).unsqueeze(-2)).sum(0)
                   + t * (fin(dz.v).unsqueeze(-1) * fin(x2).unsqueeze(-2)).sum(0)))
     db = EV(dz.v.sum(0), bound(dz.e.sum(0) + t * fin(dz.v).sum(0)))
+    unsure = _unsure(dz)
+    dx.e = _inf_products(unsure, torch.isinf(w).double(), dx.e)
+    dw.e = _inf_products(unsure.T, torch.isinf(x2).double(), dw.e)
     return dx, dw, db
 
 

@@ -4,11 +4,11 @@ A tensor is described by a *spec*, plain JSON data, so that every example the
 fuzz runs can be printed before the call and replayed exactly afterwards:
 
     {"shape": [3, 0, 5], "dtype": "bfloat16", "device": "cpu", "layout": "t",
-     "seed": 17, "scale": 4.0, "special": 0.1}
+     "seed": 17, "scale": 4.0, "special": 0.1, "shift": 0.0}
 
 ``build(spec)`` makes the tensor: values from a seeded generator (normal,
-times ``scale``, a fraction ``special`` of them replaced by NaN / inf / kinks /
-large values), rounded to the dtype, in one of these memory layouts:
+times ``scale``, plus ``shift``, a fraction ``special`` of them replaced by NaN / inf / kinks /
+large values; ``special_set`` picks which), rounded to the dtype, in one of these memory layouts:
 
     c  contiguous            t  dims reversed in memory (transposed strides)
     s  last dim strided by 2, storage offset 1
@@ -35,11 +35,15 @@ NAN, INF = float("nan"), float("inf")
 # values with their own semantics: NaN / inf propagation, signed zero, kinks of
 # relu / relu6 / hardswish / hardsigmoid, softplus' threshold, exp overflow
 SPECIAL = (NAN, INF, -INF, 0.0, -0.0, 3.0, -3.0, 6.0, -6.0, 20.5, -20.5, 90.0, -90.0, 1e4, -1e4)
+# the special values a spec injects ("special_set"): all of them, or only some (a NaN in a SIMD
+# vector without an infinity takes other code paths than one with)
+SPECIAL_SETS = {"all": SPECIAL, "nan": (NAN,), "inf": (INF, -INF), "kinks": (0.0, -0.0, 3.0, -3.0, 6.0, -6.0)}
 
 
-def spec(shape, dtype="float32", device="cpu", layout="c", seed=0, scale=1.0, special=0.0):
-    return {"shape": list(shape), "dtype": dtype, "device": device, "layout": layout,
-            "seed": seed, "scale": scale, "special": special}
+def spec(shape, dtype="float32", device="cpu", layout="c", seed=0, scale=1.0, special=0.0, shift=0.0,
+         special_set="all"):
+    return {"shape": list(shape), "dtype": dtype, "device": device, "layout": layout, "seed": seed,
+            "scale": scale, "special": special, "shift": shift, "special_set": special_set}
 
 
 def numel(shape):
@@ -57,11 +61,12 @@ def _base_shape(shape, layout):
 def _values(s, shape):
     """float64 values of `shape` from the spec's seed, scale and special fraction."""
     gen = torch.Generator().manual_seed(int(s["seed"]))
-    v = torch.randn(shape, dtype=torch.float64, generator=gen) * float(s["scale"])
+    v = torch.randn(shape, dtype=torch.float64, generator=gen) * float(s["scale"]) + float(s.get("shift", 0.0))
     if s["special"] > 0 and v.numel():
         pick = torch.rand(shape, generator=gen, dtype=torch.float64) < float(s["special"])
-        which = torch.randint(len(SPECIAL), shape, generator=gen)
-        v = torch.where(pick, torch.tensor(SPECIAL, dtype=torch.float64)[which], v)
+        values = SPECIAL_SETS[s.get("special_set", "all")]
+        which = torch.randint(len(values), shape, generator=gen)
+        v = torch.where(pick, torch.tensor(values, dtype=torch.float64)[which], v)
     return v
 
 
