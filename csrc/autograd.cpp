@@ -34,6 +34,12 @@ void check_no_double_backward(const char* op, const variable_list& grads,
   }
 }
 
+// An undefined tensor (None passed where a Tensor is required) would fail in
+// the autograd machinery with "tensor does not have a device"; name it instead.
+void require_defined(const char* op, const char* arg, const at::Tensor& t) {
+  TORCH_CHECK(t.defined(), op, ": ", arg, " must be a tensor, got None (an undefined tensor)");
+}
+
 // ---------------------------------------------------------------- linear_act
 std::tuple<at::Tensor, at::Tensor> call_linear_act_fwd(const at::Tensor& input,
                                                        const at::Tensor& weight,
@@ -98,6 +104,8 @@ class LinearActFunction : public torch::autograd::Function<LinearActFunction> {
 at::Tensor linear_act_autograd(const at::Tensor& input, const at::Tensor& weight,
                                const std::optional<at::Tensor>& bias, c10::string_view activation,
                                std::optional<double> alpha) {
+  require_defined("linear_act", "input", input);
+  require_defined("linear_act", "weight", weight);
   return LinearActFunction::apply(input, weight, bias, activation, alpha);
 }
 
@@ -151,6 +159,7 @@ class ActivationFunction : public torch::autograd::Function<ActivationFunction> 
 
 at::Tensor activation_autograd(const at::Tensor& input, c10::string_view activation,
                                std::optional<double> alpha) {
+  require_defined("activation", "input", input);
   return ActivationFunction::apply(input, activation, alpha);
 }
 
@@ -249,6 +258,8 @@ class MlpFunction : public torch::autograd::Function<MlpFunction> {
 at::Tensor mlp_autograd(const at::Tensor& input, at::TensorList weights, const BiasList& biases,
                         const std::vector<std::string>& activations,
                         const std::vector<std::optional<double>>& alphas) {
+  require_defined("mlp", "input", input);
+  for (const auto& w : weights) require_defined("mlp", "weights[i]", w);
   std::vector<at::Tensor> present;
   std::vector<bool> has_bias;
   for (size_t i = 0; i < biases.size(); ++i) {

@@ -347,6 +347,39 @@ def _worker(rank, port, out_dir):
 
     scenario("identity_activation_backward", identity_activation_backward)
 
+    def glu_and_cross_entropy():
+        # linear_glu: column-parallel stays local (each rank gates its own
+        # columns); training batch-sharded; linear_cross_entropy replicated
+        g = torch.Generator().manual_seed(7)
+        x = torch.randn(3, 4, 8, generator=g, dtype=DT)
+        wg, wu = torch.randn(6, 8, generator=g, dtype=DT), torch.randn(6, 8, generator=g, dtype=DT)
+        bg, bu = torch.randn(6, generator=g, dtype=DT), torch.randn(6, generator=g, dtype=DT)
+        out = {"inputs": {"x": x, "wg": wg, "wu": wu, "bg": bg, "bu": bu}}
+        args = [distribute_tensor(x, mesh, [Replicate()])]
+        args += [distribute_tensor(t, mesh, [Shard(0)]) for t in (wg, wu, bg, bu)]
+        with torch.inference_mode(), CountComms() as cm:
+            y = torch_act.linear_glu(*args)
+        out["glu_colwise"] = {"out": y.full_tensor(), "placements": str(y.placements), "comms": counts(cm)}
+        xd = distribute_tensor(x, mesh, [Shard(0)]).requires_grad_()
+        ps = [distribute_tensor(t, mesh, [Replicate()]).requires_grad_() for t in (wg, wu, bg, bu)]
+        y = torch_act.linear_glu(xd, *ps, activation="gelu")
+        (y.full_tensor() * x[..., :6]).sum().backward()
+        out["glu_batch"] = {"out": y.full_tensor().detach(), "dx": xd.grad.full_tensor(),
+                            "grads": [q.grad.full_tensor() for q in ps]}
+        h = torch.randn(6, 8, generator=g, dtype=DT)
+        w = torch.randn(5, 8, generator=g, dtype=DT)
+        tgt = torch.tensor([0, 4, 2, -100, 1, 3])
+        hd = distribute_tensor(h, mesh, [Shard(0)]).requires_grad_()
+        wd = distribute_tensor(w, mesh, [Shard(0)]).requires_grad_()
+        loss = torch_act.linear_cross_entropy(hd, wd, distribute_tensor(tgt, mesh, [Shard(0)]),
+                                              label_smoothing=0.1)
+        loss.full_tensor().backward()
+        out["lce"] = {"loss": loss.full_tensor().detach(), "dh": hd.grad.full_tensor(),
+                      "dw": wd.grad.full_tensor(), "h": h, "w": w, "t": tgt}
+        return out
+
+    scenario("glu_and_cross_entropy", glu_and_cross_entropy)
+
     res["lazy"]["dynamo_imported"] = "torch._dynamo" in sys.modules
     res["timings"] = timings
     torch.save(res, os.path.join(out_dir, f"rank{rank}.pt"))
@@ -619,3 +652,31 @@ if __name__ == "__main__":
         _worker(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
     else:
         sys.exit("usage: test_distributed.py --worker RANK PORT OUT_DIR (run by the tests)")
+
+
+def test_linear_glu_and_cross_entropy_on_dtensor(ranks):
+    import torch.nn.functional as F
+
+    import torch_act
+
+    r = result(ranks, "glu_and_cross_entropy")
+    i = r["inputs"]
+    c = r["glu_colwise"]
+    close(c["out"], torch_act.linear_glu(i["x"], i["wg"], i["wu"], i["bg"], i["bu"]))
+    assert c["placements"] == "(Shard(dim=2),)" and c["comms"] == {}, c   # column-parallel: local
+    xr = i["x"].clone().requires_grad_()
+    ps = [i[k].clone().requires_grad_() for k in ("wg", "wu", "bg", "bu")]
+    y = F.gelu(F.linear(xr, ps[0], ps[2])) * F.linear(xr, ps[1], ps[3])
+    (y * i["x"][..., :6]).sum().backward()
+    b = r["glu_batch"]
+    close(b["out"], y.detach())
+    close(b["dx"], xr.grad)
+    for got, p in zip(b["grads"], ps):
+        close(got, p.grad)
+    e = r["lce"]
+    h, w = e["h"].clone().requires_grad_(), e["w"].clone().requires_grad_()
+    loss = F.cross_entropy(F.linear(h, w), e["t"], label_smoothing=0.1)
+    loss.backward()
+    close(e["loss"], loss.detach())
+    close(e["dh"], h.grad)
+    close(e["dw"], w.grad)

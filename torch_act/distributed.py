@@ -256,6 +256,68 @@ def _mlp_bwd_strategy(op_schema):
     return _expand(op_schema, rows, len(outs))
 
 
+# --------------------------------------------------------------- linear_glu
+def _present(op_schema, args):
+    """The (index, name) arguments that are given (an absent Tensor? has no strategy)."""
+    return [a for a in args if _arg(op_schema, *a) is not None]
+
+
+def _glu_strategy(op_schema):
+    """act(x Wg^T + bg) * (x Wu^T + bu): replicate; batch-sharded x with the
+    weights replicated; or column-parallel (both weights and biases Shard(0),
+    output Shard(last)) -- each rank gates its own columns.  Row-parallel (K
+    sharded) is not offered: the gate of a partial sum is wrong, so DTensor
+    gathers the weights instead."""
+    from torch.distributed.tensor import Replicate, Shard
+    R = Replicate()
+    x = _arg(op_schema, 0, "input")
+    nb = len(_present(op_schema, [(3, "gate_bias"), (4, "up_bias")]))
+    rows = [[R] * (1 + 3 + nb)]
+    for d in range(x.ndim - 1):
+        rows.append([Shard(d), Shard(d), R, R] + [R] * nb)
+    rows.append([Shard(x.ndim - 1), R, Shard(0), Shard(0)] + [Shard(0)] * nb)
+    return _expand(op_schema, rows, 1)
+
+
+def _glu_fwd_strategy(op_schema):
+    # (out, z = [z_gate | z_up]): z's columns are the two halves side by side,
+    # so a column shard of them is not a Shard of z: replicate or batch only
+    from torch.distributed.tensor import Replicate, Shard
+    R = Replicate()
+    x = _arg(op_schema, 0, "input")
+    nb = len(_present(op_schema, [(3, "gate_bias"), (4, "up_bias")]))
+    rows = [[R] * (2 + 3 + nb)]
+    for d in range(x.ndim - 1):
+        rows.append([Shard(d), Shard(d), Shard(d), R, R] + [R] * nb)
+    return _expand(op_schema, rows, 2)
+
+
+def _glu_bwd_strategy(op_schema):
+    from torch.distributed.tensor import Partial, Replicate, Shard
+    R = Replicate()
+    x = _arg(op_schema, 1, "input")
+    mask = _arg(op_schema, 7, "output_mask")
+    rows = [[R] * (5 + 5)]
+    for d in range(x.ndim - 1):
+        outs = [Shard(d) if mask[0] else R] + [Partial() if m else R for m in mask[1:]]
+        rows.append(outs + [Shard(d), Shard(d), R, R, Shard(d)])
+    return _expand(op_schema, rows, 5)
+
+
+# ------------------------------------------------------- linear_cross_entropy
+_LCE_ARGS = [(0, "input"), (1, "linear_weight"), (2, "target"), (3, "linear_bias"), (4, "weight")]
+
+
+def _replicate_strategy(n_out, tensor_args):
+    """Every tensor Replicate (the loss reduces over the batch and the
+    vocabulary: a sharded input or weight is gathered first)."""
+    def strategy(op_schema):
+        from torch.distributed.tensor import Replicate
+        n_in = len(_present(op_schema, tensor_args))
+        return _expand(op_schema, [[Replicate()] * (n_out + n_in)], n_out)
+    return strategy
+
+
 # --------------------------------------------------------------- row-parallel, non-linear
 def _bind(func, args, kwargs):
     names = [a.name for a in func._schema.arguments]
@@ -311,6 +373,15 @@ _STRATEGIES = {
     "mlp": (_mlp_strategy, 3, ["activations", "alphas"]),
     "_mlp_fwd": (_mlp_fwd_strategy, 3, ["activations", "alphas"]),
     "_mlp_bwd": (_mlp_bwd_strategy, 5, ["activations", "alphas", "input_grad"]),
+    "linear_glu": (_glu_strategy, 5, ["activation", "alpha"]),
+    "_linear_glu_fwd": (_glu_fwd_strategy, 5, ["activation", "alpha"]),
+    "_linear_glu_bwd": (_glu_bwd_strategy, 5, ["activation", "alpha", "output_mask"]),
+    "linear_cross_entropy": (_replicate_strategy(1, _LCE_ARGS), 3,
+                             ["reduction", "ignore_index", "label_smoothing"]),
+    "_linear_cross_entropy_fwd": (_replicate_strategy(4, _LCE_ARGS), 5,
+                                  ["reduction", "ignore_index", "label_smoothing", "output_mask"]),
+    "_linear_cross_entropy_bwd": (_replicate_strategy(3, [(0, "grad_loss")] + [(i + 1, n) for i, n in _LCE_ARGS]), 6,
+                                  ["reduction", "ignore_index", "label_smoothing", "output_mask"]),
 }
 
 

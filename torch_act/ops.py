@@ -141,6 +141,9 @@ def _linear_act_fwd_fake(input, weight, bias, activation, alpha):
 @torch.library.register_fake("torch_act::_linear_act_bwd")
 def _linear_act_bwd_fake(grad_out, input, weight, saved, activation, alpha, output_mask):
     op = "_linear_act_bwd"
+    torch._check(
+        len(output_mask) == 3, lambda: f"{op}: output_mask must have 3 entries, got {len(output_mask)}"
+    )
     spec, _ = _act(op, activation, alpha)
     _check_linear(op, input, weight, None)
     shape = _out_shape(input, weight.shape[0])
@@ -281,6 +284,7 @@ def _linear_glu_fwd_fake(input, gate_weight, up_weight, gate_bias, up_bias, acti
 @torch.library.register_fake("torch_act::_linear_glu_bwd")
 def _linear_glu_bwd_fake(grad_out, input, gate_weight, up_weight, saved, activation, alpha, output_mask):
     _check_glu("_linear_glu_bwd", input, gate_weight, up_weight, None, None, activation)
+    torch._check(len(output_mask) == 5, lambda: f"_linear_glu_bwd: output_mask must have 5 entries, got {len(output_mask)}")
     n = gate_weight.shape[0]
     shapes = (input.shape, gate_weight.shape, up_weight.shape, (n,), (n,))
     return tuple(input.new_empty(s if want else (0,)) for s, want in zip(shapes, output_mask))
