@@ -183,12 +183,17 @@ inline VecF lanewise(VecF x, F f) {
   return loadu(buf);
 }
 
+// The largest |x| of the vector, a NaN lane counting as infinite (hmax may
+// drop NaNs, and the reduction would turn one into 0).
+inline float abs_max_nan_inf(VecF x) {
+  return hmax(where(x != x, VecF::set1(__builtin_inff()), vabs(x)));
+}
 inline VecF sin_v(VecF x) {
-  if (!(hmax(vabs(x)) <= 16384.0f)) return lanewise(x, [](float v) { return ::sinf(v); });
+  if (!(abs_max_nan_inf(x) <= 16384.0f)) return lanewise(x, [](float v) { return ::sinf(v); });
   return sincos_reduced(x, false);
 }
 inline VecF cos_v(VecF x) {
-  if (!(hmax(vabs(x)) <= 16384.0f)) return lanewise(x, [](float v) { return ::cosf(v); });
+  if (!(abs_max_nan_inf(x) <= 16384.0f)) return lanewise(x, [](float v) { return ::cosf(v); });
   return sincos_reduced(x, true);
 }
 inline VecF sqrt_v(VecF x) { return lanewise(x, [](float v) { return ::sqrtf(v); }); }
