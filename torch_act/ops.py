@@ -148,6 +148,8 @@ def _linear_act_bwd_fake(grad_out, input, weight, saved, activation, alpha, outp
     _check_linear(op, input, weight, None)
     shape = _out_shape(input, weight.shape[0])
     _check_like(op, "grad_out", grad_out, shape, input)
+    torch._check(saved.device == input.device,
+                 lambda: f"{op}: saved must be on the input's device ({input.device}), got {saved.device}")
     if spec.saves != "nothing":
         _check_like(op, "saved", saved, shape, input)
     dx = input.new_empty(input.shape) if output_mask[0] else input.new_empty((0,))
@@ -173,6 +175,9 @@ def _activation_bwd_fake(grad_out, saved, activation, alpha):
     op = "_activation_bwd"
     spec, _ = _act(op, activation, alpha)
     _check_float(op, "grad_out", grad_out)
+    # a meta `saved` beside a real grad_out would route a real call here: refuse it even when ignored
+    torch._check(saved.device == grad_out.device,
+                 lambda: f"{op}: saved must be on grad_out's device ({grad_out.device}), got {saved.device}")
     if spec.saves != "nothing":
         _check_like(op, "saved", saved, grad_out.shape, grad_out)
     return grad_out.new_empty(grad_out.shape)
