@@ -1,280 +1,386 @@
-// torch_act — autograd for the public ops, in C++ (torch::autograd::Function
-// registered under the Autograd key), so LibTorch programs get gradients too.
+// torch_act — autograd for activation, linear_act and their internal ops, in
+// C++ (Autograd-key kernels with hand-built Nodes, as PyTorch's generated
+// VariableType kernels), so LibTorch programs get every order of derivative
+// and Python gets torch.func's transforms.  The design and its reasons:
+// csrc/autograd_common.h and docs/autograd.md.
 //
-// Forward calls the internal *_fwd op below autograd and saves the minimum:
-// the output when the activation's derivative can be written from it, the
-// pre-activation otherwise (activations.h: Saves).  Backward calls the
-// internal *_bwd op, asking only for the gradients that are needed.
-#include <ATen/core/dispatch/Dispatcher.h>
-#include <torch/autograd.h>
-#include <torch/library.h>
+//   activation(x)          Node: dx = D_1(g, s)                       s = y or x
+//   _activation_deriv(g,s) Node: dg = D_k(gg, s), ds = D_{k+1}(gg*g, s); forward-mode formula
+//   _linear_act_fwd(x,W,b) Node: (dx, dW, db) = _linear_act_bwd(...)  s = y, or z recomputed
+//                          when a graph is needed (z is not an output of the Node)
+//   _linear_act_bwd        fused below autograd, or from differentiable pieces
+//                          (D_1 kernel + GEMMs) when its inputs need a graph
+//   linear_act             the op below autograd when nothing needs gradients, else
+//                          _linear_act_fwd's kernel
+// Forward-mode AD of the linear ops: at::linear + activation, whose tangent
+// formula is D_1 (row activations: their Jacobian-vector product).
+#include <ATen/ATen.h>
 
-#include <algorithm>
-
-#include "ops.h"
+#include "autograd_common.h"
 
 namespace torch_act {
-namespace {
+namespace autograd_detail {
 
-using torch::autograd::AutogradContext;
+using torch::autograd::collect_next_edges;
+using torch::autograd::compute_requires_grad;
+using torch::autograd::Node;
+using torch::autograd::SavedVariable;
+using torch::autograd::set_history;
 using torch::autograd::variable_list;
 
-// Backward runs with grad mode on only under create_graph=True.  Our backward
-// ops have no derivatives of their own, so rather than return gradients that
-// silently carry no graph, refuse.
-void check_no_double_backward(const char* op, const variable_list& grads,
-                              const variable_list& saved) {
-  if (!at::GradMode::is_enabled()) return;
-  for (const auto* list : {&grads, &saved}) {
-    for (const auto& t : *list) {
-      TORCH_CHECK(!(t.defined() && t.requires_grad()), op,
-                  ": double backward (create_graph=True through a torch_act op, e.g. for a "
-                  "gradient penalty) is not supported");
-    }
+namespace {
+
+bool is_log(const Activation& act) { return act.rowwise == Rowwise::LogSoftmax; }
+
+// The row activations' first derivative (the vector-Jacobian product) as
+// tensor ops: differentiable to any order, with forward-mode formulas.
+at::Tensor rowwise_vjp(const at::Tensor& g, const at::Tensor& y, bool log) {
+  if (log) return g - y.exp() * g.sum(-1, /*keepdim=*/true);
+  return y * (g - (g * y).sum(-1, /*keepdim=*/true));
+}
+
+// Their Jacobian-vector product (forward mode): softmax's Jacobian is
+// symmetric, log_softmax's is not.
+at::Tensor rowwise_jvp(const at::Tensor& t, const at::Tensor& y, bool log) {
+  if (log) return t - (t * y.exp()).sum(-1, /*keepdim=*/true);
+  return y * (t - (t * y).sum(-1, /*keepdim=*/true));
+}
+
+at::Tensor add_defined(const at::Tensor& a, const at::Tensor& b) {
+  if (!a.defined()) return b;
+  if (!b.defined()) return a;
+  return a + b;
+}
+
+}  // namespace
+
+at::Tensor act_deriv(const at::Tensor& g, const at::Tensor& s, const Activation& act,
+                     c10::string_view name, std::optional<double> alpha, int64_t order) {
+  if (order == 1 && act.saves == Saves::Nothing) return g;
+  return activation_deriv_handle().call(g, s, name, alpha, order);
+}
+
+// ================================================================ _activation_deriv
+struct ActivationDerivBackward : public Node {
+  SavedVariable g_, s_;
+  const Activation* act = nullptr;
+  std::string act_name;
+  std::optional<double> alpha;
+  int64_t order = 1;
+
+  std::string name() const override { return "torch_act::ActivationDerivBackward"; }
+  void release_variables() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    g_.reset_data();
+    s_.reset_data();
   }
-}
-
-// An undefined tensor (None passed where a Tensor is required) would fail in
-// the autograd machinery with "tensor does not have a device"; name it instead.
-void require_defined(const char* op, const char* arg, const at::Tensor& t) {
-  TORCH_CHECK(t.defined(), op, ": ", arg, " must be a tensor, got None (an undefined tensor)");
-}
-
-// ---------------------------------------------------------------- linear_act
-std::tuple<at::Tensor, at::Tensor> call_linear_act_fwd(const at::Tensor& input,
-                                                       const at::Tensor& weight,
-                                                       const std::optional<at::Tensor>& bias,
-                                                       c10::string_view act,
-                                                       std::optional<double> alpha) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("torch_act::_linear_act_fwd", "")
-                       .typed<decltype(call_linear_act_fwd)>();
-  return op.call(input, weight, bias, act, alpha);
-}
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor> call_linear_act_bwd(
-    const at::Tensor& grad, const at::Tensor& input, const at::Tensor& weight,
-    const at::Tensor& saved, c10::string_view act, std::optional<double> alpha,
-    std::array<bool, 3> mask) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("torch_act::_linear_act_bwd", "")
-                       .typed<decltype(call_linear_act_bwd)>();
-  return op.call(grad, input, weight, saved, act, alpha, mask);
-}
-
-class LinearActFunction : public torch::autograd::Function<LinearActFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input,
-                            const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-                            c10::string_view activation, std::optional<double> alpha) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    auto [out, pre] = call_linear_act_fwd(input, weight, bias, activation, alpha);
-    const Activation& act = parse_act("linear_act", activation);
-    const double a = resolve_alpha("linear_act", act, alpha);
-    const Saves saves = act.saves;
-    at::Tensor saved = saves == Saves::Nothing ? pre  // empty
-                       : act.backward_uses_output(a) ? out
-                                                      : pre;
-    ctx->save_for_backward({input, weight, saved});
-    ctx->saved_data["act"] = std::string(activation.data(), activation.size());
-    ctx->saved_data["alpha"] = alpha.has_value() ? c10::IValue(*alpha) : c10::IValue();
-    ctx->saved_data["has_bias"] = bias.has_value() && bias->defined();
+  variable_list apply(variable_list&& grads) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    variable_list out(2);
+    const at::Tensor& gg = grads[0];
+    if (!gg.defined()) return out;
+    const at::Tensor s = s_.unpack();
+    if (should_compute_output(0)) out[0] = act_deriv(gg, s, *act, act_name, alpha, order);
+    const bool zero_next = act->zero_from_order > 0 && order + 1 >= act->zero_from_order;
+    if (should_compute_output(1) && !zero_next)
+      out[1] = act_deriv(gg * g_.unpack(), s, *act, act_name, alpha, order + 1);
     return out;
   }
+};
 
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    auto saved = ctx->get_saved_variables();
-    check_no_double_backward("linear_act", grads, saved);
-    const std::string act = ctx->saved_data["act"].toStringRef();
-    const auto& av = ctx->saved_data["alpha"];
-    const std::optional<double> alpha =
-        av.isNone() ? std::nullopt : std::optional<double>(av.toDouble());
-    const bool has_bias = ctx->saved_data["has_bias"].toBool();
-    // The autograd argument slots: input, weight, bias (only when given; an
-    // absent optional is not a variable), activation, alpha.
-    const std::array<bool, 3> mask = {ctx->needs_input_grad(0), ctx->needs_input_grad(1),
-                                      has_bias && ctx->needs_input_grad(2)};
-    // grads[0] is defined: the context materialises undefined grads as zeros.
-    auto [dx, dw, db] = call_linear_act_bwd(grads[0], saved[0], saved[1], saved[2], act, alpha, mask);
-    return {mask[0] ? dx : at::Tensor(), mask[1] ? dw : at::Tensor(),
-            mask[2] ? db : at::Tensor(), at::Tensor(), at::Tensor()};
+at::Tensor activation_deriv_autograd(const at::Tensor& grad, const at::Tensor& saved,
+                                     c10::string_view activation, std::optional<double> alpha,
+                                     int64_t order) {
+  const char* op = "_activation_deriv";
+  require_defined(op, "grad_out", grad);
+  require_defined(op, "saved", saved);
+  const Activation& act = parse_act(op, activation);
+  check_deriv_order(op, act, order);
+  const bool uses_s = act.saves != Saves::Nothing;
+  if (act.rowwise != Rowwise::None) {
+    if (compute_requires_grad(grad, saved) || has_fw(grad) || has_fw(saved)) {
+      check_float_dtype(op, "grad_out", grad);
+      check_like(op, "saved", saved, grad.sizes(), grad);
+      return rowwise_vjp(grad, saved, is_log(act));
+    }
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return activation_deriv_handle().call(grad, saved, activation, alpha, order);
+  }
+  c10::intrusive_ptr<ActivationDerivBackward> fn;
+  if (compute_requires_grad(grad, uses_s ? saved : at::Tensor())) {
+    fn = c10::make_intrusive<ActivationDerivBackward>();
+    fn->set_next_edges(collect_next_edges(grad, uses_s ? saved : at::Tensor()));
+    fn->g_ = SavedVariable(grad, false);
+    if (uses_s) fn->s_ = SavedVariable(saved, false);
+    fn->act = &act;
+    fn->act_name = std::string(activation);
+    fn->alpha = alpha;
+    fn->order = order;
+  }
+  at::Tensor out;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    out = activation_deriv_handle().call(grad, saved, activation, alpha, order);
+  }
+  if (fn) set_history(out, fn);
+  if (has_fw(grad) || (uses_s && has_fw(saved))) {
+    const at::Tensor gp = fw_primal(grad), sp = fw_primal(saved);
+    at::Tensor t;
+    if (has_fw(grad)) t = act_deriv(fw_tangent(grad), sp, act, activation, alpha, order);
+    const bool zero_next = act.zero_from_order > 0 && order + 1 >= act.zero_from_order;
+    if (uses_s && has_fw(saved) && !zero_next)
+      t = add_defined(t, act_deriv(gp * fw_tangent(saved), sp, act, activation, alpha, order + 1));
+    if (t.defined()) out._set_fw_grad(t, /*level=*/0, /*is_inplace_op=*/false);
+  }
+  return out;
+}
+
+at::Tensor activation_bwd_autograd(const at::Tensor& grad, const at::Tensor& saved,
+                                   c10::string_view activation, std::optional<double> alpha) {
+  return activation_deriv_autograd(grad, saved, activation, alpha, 1);
+}
+
+// ================================================================ activation
+struct ActivationBackward : public Node {
+  SavedVariable s_;  // y (an output) or x, per the activation's Saves
+  bool s_is_output = false;
+  const Activation* act = nullptr;
+  std::string act_name;
+  std::optional<double> alpha;
+
+  std::string name() const override { return "torch_act::ActivationBackward"; }
+  void release_variables() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    s_.reset_data();
+  }
+  variable_list apply(variable_list&& grads) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    variable_list out(1);
+    if (!grads[0].defined() || !should_compute_output(0)) return out;
+    if (act->saves == Saves::Nothing) {
+      out[0] = grads[0];
+      return out;
+    }
+    const at::Tensor s = s_is_output ? s_.unpack(getptr()) : s_.unpack();
+    out[0] = act_deriv(grads[0], s, *act, act_name, alpha, 1);
+    return out;
   }
 };
+
+at::Tensor activation_autograd(const at::Tensor& input, c10::string_view activation,
+                               std::optional<double> alpha) {
+  const char* op = "activation";
+  require_defined(op, "input", input);
+  const Activation& act = parse_act(op, activation);
+  const double a = resolve_alpha(op, act, alpha);
+  const bool uses_y = act.backward_uses_output(a);
+  c10::intrusive_ptr<ActivationBackward> fn;
+  if (compute_requires_grad(input)) {
+    fn = c10::make_intrusive<ActivationBackward>();
+    fn->set_next_edges(collect_next_edges(input));
+    fn->act = &act;
+    fn->act_name = std::string(activation);
+    fn->alpha = alpha;
+    if (act.saves != Saves::Nothing && !uses_y) fn->s_ = SavedVariable(input, false);
+  }
+  at::Tensor out;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    out = activation_handle().call(input, activation, alpha);
+  }
+  if (fn) set_history(out, fn);
+  // the tangent first: a saved output keeps the tangent it has when saved
+  // (forward-over-reverse differentiates the saved y too)
+  if (has_fw(input)) {
+    const at::Tensor t = fw_tangent(input);
+    const at::Tensor s = uses_y ? out : fw_primal(input);
+    at::Tensor ty = act.rowwise != Rowwise::None ? rowwise_jvp(t, out, is_log(act))
+                                                 : act_deriv(t, s, act, activation, alpha, 1);
+    out._set_fw_grad(ty, /*level=*/0, /*is_inplace_op=*/false);
+  }
+  if (fn && act.saves != Saves::Nothing && uses_y) {
+    fn->s_ = SavedVariable(out, true);
+    fn->s_is_output = true;
+  }
+  return out;
+}
+
+// ================================================================ linear_act
+std::tuple<at::Tensor, at::Tensor> layer_forward_graph(const at::Tensor& x, const at::Tensor& w,
+                                                       const std::optional<at::Tensor>& b,
+                                                       const Activation& act, double a,
+                                                       c10::string_view name,
+                                                       std::optional<double> alpha) {
+  if (act.saves != Saves::Nothing && act.backward_uses_output(a)) {
+    at::Tensor y = std::get<0>(linear_act_fwd_autograd(x, w, b, name, alpha));
+    return {y, y};
+  }
+  at::Tensor z = at::linear(x, w, b);
+  if (act.saves == Saves::Nothing) return {z, z};
+  return {activation_handle().call(z, name, alpha), z};
+}
+
+struct LinearActBackward : public Node {
+  SavedVariable x_, w_, b_, s_;
+  bool has_bias = false;
+  bool s_is_output = false;  // s_ is y; otherwise z (or nothing, identity)
+  const Activation* act = nullptr;
+  double a = 0.0;
+  std::string act_name;
+  std::optional<double> alpha;
+
+  std::string name() const override { return "torch_act::LinearActBackward"; }
+  void release_variables() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    x_.reset_data();
+    w_.reset_data();
+    b_.reset_data();
+    s_.reset_data();
+  }
+  variable_list apply(variable_list&& grads) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    variable_list out(3);
+    const at::Tensor& g = grads[0];
+    if (!g.defined()) return out;
+    const std::array<bool, 3> mask = {should_compute_output(0), should_compute_output(1),
+                                      has_bias && should_compute_output(2)};
+    if (!mask[0] && !mask[1] && !mask[2]) return out;
+    const at::Tensor x = x_.unpack(), w = w_.unpack();
+    at::Tensor s;
+    if (act->saves == Saves::Nothing) {
+      s = at::empty({0}, g.options());
+    } else if (s_is_output) {
+      s = s_.unpack(getptr());
+    } else {
+      const std::optional<at::Tensor> b = has_bias ? std::optional<at::Tensor>(b_.unpack()) : std::nullopt;
+      // z is no output of this Node: where the gradient itself is to be
+      // differentiated (create_graph, forward-over-reverse), z comes from a
+      // differentiable GEMM instead of the saved copy
+      const bool graph = at::GradMode::is_enabled() &&
+                         (requires_grad(x) || requires_grad(w) || (b && requires_grad(*b)));
+      if (graph || has_fw(x) || has_fw(w) || (b && has_fw(*b)))
+        s = at::linear(x, w, b);
+      else
+        s = s_.unpack();
+    }
+    auto [dx, dw, db] = linear_act_bwd_handle().call(g, x, w, s, act_name, alpha, mask);
+    if (mask[0]) out[0] = dx;
+    if (mask[1]) out[1] = dw;
+    if (mask[2]) out[2] = db;
+    return out;
+  }
+};
+
+std::tuple<at::Tensor, at::Tensor> linear_act_fwd_autograd(const at::Tensor& input,
+                                                           const at::Tensor& weight,
+                                                           const std::optional<at::Tensor>& bias,
+                                                           c10::string_view activation,
+                                                           std::optional<double> alpha) {
+  const char* op = "linear_act";
+  require_defined(op, "input", input);
+  require_defined(op, "weight", weight);
+  const Activation& act = parse_act(op, activation);
+  const double a = resolve_alpha(op, act, alpha);
+  const bool has_bias = bias.has_value() && bias->defined();
+  if (has_fw(input) || has_fw(weight) || has_fw(bias)) {
+    // forward mode: differentiable pieces (at::linear's tangent, then D_1)
+    check_linear_args(op, input, weight, bias);
+    at::Tensor z = at::linear(input, weight, has_bias ? bias : std::nullopt);
+    at::Tensor y = act.saves == Saves::Nothing ? z : activation_handle().call(z, activation, alpha);
+    at::Tensor pre = act.saves != Saves::Nothing && !act.backward_uses_output(a)
+                         ? z
+                         : at::empty({0}, input.options());
+    return {y, pre};
+  }
+  c10::intrusive_ptr<LinearActBackward> fn;
+  if (compute_requires_grad(input, weight, bias)) {
+    fn = c10::make_intrusive<LinearActBackward>();
+    fn->set_next_edges(collect_next_edges(input, weight, has_bias ? *bias : at::Tensor()));
+    fn->x_ = SavedVariable(input, false);
+    fn->w_ = SavedVariable(weight, false);
+    fn->has_bias = has_bias;
+    if (has_bias) fn->b_ = SavedVariable(*bias, false);
+    fn->act = &act;
+    fn->a = a;
+    fn->act_name = std::string(activation);
+    fn->alpha = alpha;
+  }
+  at::Tensor out, pre;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    std::tie(out, pre) = linear_act_fwd_handle().call(input, weight, bias, activation, alpha);
+  }
+  if (fn) {
+    set_history(out, fn);
+    if (act.saves != Saves::Nothing) {
+      if (act.backward_uses_output(a)) {
+        fn->s_ = SavedVariable(out, true);
+        fn->s_is_output = true;
+      } else {
+        fn->s_ = SavedVariable(pre, false);
+      }
+    }
+  }
+  return {out, pre};
+}
 
 at::Tensor linear_act_autograd(const at::Tensor& input, const at::Tensor& weight,
                                const std::optional<at::Tensor>& bias, c10::string_view activation,
                                std::optional<double> alpha) {
   require_defined("linear_act", "input", input);
   require_defined("linear_act", "weight", weight);
-  return LinearActFunction::apply(input, weight, bias, activation, alpha);
-}
-
-// ---------------------------------------------------------------- activation
-at::Tensor call_activation(const at::Tensor& input, c10::string_view act,
-                           std::optional<double> alpha) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("torch_act::activation", "")
-                       .typed<decltype(call_activation)>();
-  return op.call(input, act, alpha);
-}
-
-at::Tensor call_activation_bwd(const at::Tensor& grad, const at::Tensor& saved,
-                               c10::string_view act, std::optional<double> alpha) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("torch_act::_activation_bwd", "")
-                       .typed<decltype(call_activation_bwd)>();
-  return op.call(grad, saved, act, alpha);
-}
-
-class ActivationFunction : public torch::autograd::Function<ActivationFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input,
-                            c10::string_view activation, std::optional<double> alpha) {
+  if (!compute_requires_grad(input, weight, bias) && !has_fw(input) && !has_fw(weight) &&
+      !has_fw(bias)) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    at::Tensor out = call_activation(input, activation, alpha);
-    const Activation& act = parse_act("activation", activation);
-    const double a = resolve_alpha("activation", act, alpha);
-    const Saves saves = act.saves;
-    // The input itself is the pre-activation: nothing extra to compute or copy.
-    at::Tensor saved = saves == Saves::Nothing        ? input.new_empty({0})
-                       : act.backward_uses_output(a) ? out
-                                                      : input;
-    ctx->save_for_backward({saved});
-    ctx->saved_data["act"] = std::string(activation.data(), activation.size());
-    ctx->saved_data["alpha"] = alpha.has_value() ? c10::IValue(*alpha) : c10::IValue();
-    return out;
+    return linear_act_handle().call(input, weight, bias, activation, alpha);
   }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    auto saved = ctx->get_saved_variables();
-    check_no_double_backward("activation", grads, saved);
-    const std::string act = ctx->saved_data["act"].toStringRef();
-    const auto& av = ctx->saved_data["alpha"];
-    const std::optional<double> alpha =
-        av.isNone() ? std::nullopt : std::optional<double>(av.toDouble());
-    at::Tensor dx = call_activation_bwd(grads[0], saved[0], act, alpha);
-    return {dx, at::Tensor(), at::Tensor()};
-  }
-};
-
-at::Tensor activation_autograd(const at::Tensor& input, c10::string_view activation,
-                               std::optional<double> alpha) {
-  require_defined("activation", "input", input);
-  return ActivationFunction::apply(input, activation, alpha);
+  return std::get<0>(linear_act_fwd_autograd(input, weight, bias, activation, alpha));
 }
 
-// ---------------------------------------------------------------- mlp
-using BiasList = c10::List<std::optional<at::Tensor>>;
-
-std::vector<at::Tensor> call_mlp_fwd(const at::Tensor& input, at::TensorList weights,
-                                     const BiasList& biases,
-                                     const std::vector<std::string>& activations,
-                                     const std::vector<std::optional<double>>& alphas) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("torch_act::_mlp_fwd", "")
-                       .typed<decltype(call_mlp_fwd)>();
-  return op.call(input, weights, biases, activations, alphas);
-}
-
-std::vector<at::Tensor> call_mlp_bwd(const at::Tensor& grad, const at::Tensor& input,
-                                     at::TensorList weights, const BiasList& biases,
-                                     at::TensorList saved,
-                                     const std::vector<std::string>& activations,
-                                     const std::vector<std::optional<double>>& alphas,
-                                     bool input_grad) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("torch_act::_mlp_bwd", "")
-                       .typed<decltype(call_mlp_bwd)>();
-  return op.call(grad, input, weights, biases, saved, activations, alphas, input_grad);
-}
-
-// One autograd node for the whole stack.  Autograd variables must be defined
-// tensors, so the biases travel as a list of the present ones plus a mask.
-class MlpFunction : public torch::autograd::Function<MlpFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input,
-                            at::TensorList weights, at::TensorList present_biases,
-                            const std::vector<bool>& has_bias,
-                            const std::vector<std::string>& activations,
-                            const std::vector<std::optional<double>>& alphas) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_act_bwd_autograd(
+    const at::Tensor& grad, const at::Tensor& input, const at::Tensor& weight,
+    const at::Tensor& saved, c10::string_view activation, std::optional<double> alpha,
+    std::array<bool, 3> mask) {
+  const char* op = "_linear_act_bwd";
+  require_defined(op, "grad_out", grad);
+  require_defined(op, "input", input);
+  require_defined(op, "weight", weight);
+  require_defined(op, "saved", saved);
+  const Activation& act = parse_act(op, activation);
+  const bool uses_s = act.saves != Saves::Nothing;
+  const at::Tensor s_used = uses_s ? saved : at::Tensor();
+  if (!compute_requires_grad(grad, input, weight, s_used) && !has_fw(grad) && !has_fw(input) &&
+      !has_fw(weight) && !has_fw(s_used)) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    const size_t L = weights.size();
-    const BiasList bl = expand_biases(present_biases, has_bias);
-    std::vector<at::Tensor> ys = call_mlp_fwd(input, weights, bl, activations, alphas);
-    std::vector<at::Tensor> to_save;
-    to_save.reserve(1 + L + present_biases.size() + 2 * L);
-    to_save.push_back(input);
-    for (const auto& w : weights) to_save.push_back(w);
-    for (const auto& b : present_biases) to_save.push_back(b);
-    for (const auto& y : ys) to_save.push_back(y);
-    ctx->save_for_backward(to_save);
-    c10::List<bool> hb;
-    for (const bool h : has_bias) hb.push_back(h);
-    ctx->saved_data["has_bias"] = hb;
-    ctx->saved_data["activations"] = c10::List<std::string>(activations);
-    c10::List<std::optional<double>> al;
-    for (const auto& a : alphas) al.push_back(a);
-    ctx->saved_data["alphas"] = al;
-    return ys[2 * L - 2];
+    return linear_act_bwd_handle().call(grad, input, weight, saved, activation, alpha, mask);
   }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    check_no_double_backward("mlp", grads, saved);
-    std::vector<bool> has_bias;
-    for (const bool b : ctx->saved_data["has_bias"].toBoolList()) has_bias.push_back(b);
-    const size_t L = has_bias.size();
-    const size_t nb = static_cast<size_t>(std::count(has_bias.begin(), has_bias.end(), true));
-    const at::Tensor& input = saved[0];
-    std::vector<at::Tensor> weights(saved.begin() + 1, saved.begin() + 1 + L);
-    std::vector<at::Tensor> present(saved.begin() + 1 + L, saved.begin() + 1 + L + nb);
-    std::vector<at::Tensor> ys(saved.begin() + 1 + L + nb, saved.end());
-    std::vector<std::string> acts;
-    for (const c10::IValue& a : ctx->saved_data["activations"].toList()) acts.push_back(a.toStringRef());
-    std::vector<std::optional<double>> alphas;
-    for (const c10::IValue& a : ctx->saved_data["alphas"].toList())
-      alphas.push_back(a.isNone() ? std::nullopt : std::optional<double>(a.toDouble()));
-    auto g = call_mlp_bwd(grads[0], input, weights, expand_biases(present, has_bias), ys, acts,
-                          alphas, ctx->needs_input_grad(0));
-    // slots: input, weights[L], present biases[nb], has_bias, activations, alphas
-    variable_list out;
-    out.reserve(1 + L + nb + 3);
-    out.push_back(ctx->needs_input_grad(0) ? g[0] : at::Tensor());
-    for (size_t i = 0; i < L; ++i) out.push_back(g[1 + i]);
-    for (size_t i = 0; i < L; ++i)
-      if (has_bias[i]) out.push_back(g[1 + L + i]);
-    out.resize(out.size() + 3);
-    return out;
-  }
-
-  static BiasList expand_biases(at::TensorList present, const std::vector<bool>& has_bias) {
-    BiasList bl;
-    size_t j = 0;
-    for (const bool h : has_bias) bl.push_back(h ? std::optional<at::Tensor>(present[j++]) : std::nullopt);
-    return bl;
-  }
-};
-
-at::Tensor mlp_autograd(const at::Tensor& input, at::TensorList weights, const BiasList& biases,
-                        const std::vector<std::string>& activations,
-                        const std::vector<std::optional<double>>& alphas) {
-  require_defined("mlp", "input", input);
-  for (const auto& w : weights) require_defined("mlp", "weights[i]", w);
-  std::vector<at::Tensor> present;
-  std::vector<bool> has_bias;
-  for (size_t i = 0; i < biases.size(); ++i) {
-    const std::optional<at::Tensor> b = biases.get(i);
-    has_bias.push_back(b.has_value() && b->defined());
-    if (has_bias.back()) present.push_back(*b);
-  }
-  return MlpFunction::apply(input, weights, at::TensorList(present), has_bias, activations, alphas);
+  // The gradient is to be differentiated: the same result from differentiable
+  // pieces -- dz = D_1(g, s) in our kernel (its Node gives the next order),
+  // then the GEMMs dx = dz W, dW = dz^T x, db = sum dz.
+  resolve_alpha(op, act, alpha);
+  check_linear_args(op, input, weight, std::nullopt);
+  const int64_t n = weight.size(0), k = weight.size(1);
+  const auto shape = linear_out_shape(input, n);
+  check_like(op, "grad_out", grad, shape, input);
+  if (uses_s) check_like(op, "saved", saved, shape, input);
+  const at::Tensor dz = act_deriv(grad, saved, act, activation, alpha, 1);
+  const at::Tensor dz2 = dz.reshape({-1, n});
+  const auto empty = at::empty({0}, input.options());
+  at::Tensor dx = mask[0] ? at::matmul(dz, weight) : empty;
+  at::Tensor dw = mask[1] ? at::mm(dz2.t(), input.reshape({-1, k})) : empty;
+  at::Tensor db = mask[2] ? dz2.sum(0) : empty;
+  return {dx, dw, db};
 }
 
-}  // namespace
+}  // namespace autograd_detail
 }  // namespace torch_act
 
 TORCH_LIBRARY_IMPL(torch_act, Autograd, m) {
-  m.impl("linear_act", &torch_act::linear_act_autograd);
-  m.impl("activation", &torch_act::activation_autograd);
-  m.impl("mlp", &torch_act::mlp_autograd);
+  using namespace torch_act::autograd_detail;
+  m.impl("linear_act", &linear_act_autograd);
+  m.impl("_linear_act_fwd", &linear_act_fwd_autograd);
+  m.impl("_linear_act_bwd", &linear_act_bwd_autograd);
+  m.impl("activation", &activation_autograd);
+  m.impl("_activation_bwd", &activation_bwd_autograd);
+  m.impl("_activation_deriv", &activation_deriv_autograd);
 }

@@ -14,6 +14,7 @@ struct CpuKernels {
   static constexpr auto linear_act_backward = &cpu::linear_act_backward;
   static constexpr auto activation_forward = &cpu::activation_forward;
   static constexpr auto activation_backward = &cpu::activation_backward;
+  static constexpr auto activation_deriv = &cpu::activation_deriv;
   static constexpr auto linear_glu_forward = &cpu::linear_glu_forward;
 };
 }  // namespace

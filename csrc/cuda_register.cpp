@@ -15,6 +15,7 @@ struct CudaKernels {
   static constexpr auto linear_act_backward = &cuda::linear_act_backward;
   static constexpr auto activation_forward = &cuda::activation_forward;
   static constexpr auto activation_backward = &cuda::activation_backward;
+  static constexpr auto activation_deriv = &cuda::activation_deriv;
 };
 }  // namespace
 }  // namespace torch_act

@@ -118,6 +118,26 @@ at::Tensor flatten_rows(const at::Tensor& input) {
   return input.reshape({m, 0});
 }
 
+void check_deriv_order(const char* op, const Activation& act, int64_t order) {
+  TORCH_CHECK_VALUE(order >= 1, op, ": order must be >= 1 (1: the first derivative), got ", order);
+  if (act.rowwise != Rowwise::None) {
+    TORCH_CHECK_VALUE(order == 1, op, ": ", act.name,
+                      " is a row activation: its kernels give the first derivative only (order 1), got "
+                      "order ",
+                      order, "; autograd writes the higher ones with tensor ops");
+    return;
+  }
+  TORCH_CHECK_NOT_IMPLEMENTED(
+      order <= act.max_order, "torch_act: activation '", act.name,
+      "' has derivatives up to order ", act.max_order,
+      " (its functor's backward", act.max_order >= 2 ? ", backward2" : "",
+      act.max_order >= 3 ? ", backward3" : "", "), but order ", order,
+      " was asked for (differentiating through it ", order, " times)",
+      act.max_order == 1 ? "; give it a second derivative (backward2, or define_activation's "
+                           "second_derivative=) for double backward"
+                         : "");
+}
+
 std::vector<int64_t> linear_out_shape(const at::Tensor& input, int64_t n) {
   std::vector<int64_t> shape(input.sizes().begin(), input.sizes().end());
   shape.back() = n;
@@ -156,4 +176,9 @@ TORCH_LIBRARY(torch_act, m) {
       "Tensor[] saved, str[] activations, float?[] alphas, bool input_grad) -> Tensor[]");
   m.def(
       "_activation_bwd(Tensor grad_out, Tensor saved, str activation, float? alpha) -> Tensor");
+  // D_order(grad_out, saved) = grad_out * d^(order-1)/ds^(order-1) [act' in saved]
+  // (kernels/activations.h); order 1 is _activation_bwd.  Double backward and beyond.
+  m.def(
+      "_activation_deriv(Tensor grad_out, Tensor saved, str activation, float? alpha, int order) "
+      "-> Tensor");
 }

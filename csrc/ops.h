@@ -11,6 +11,7 @@
 #include <ATen/core/List.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
 #include <c10/core/ScalarType.h>
 #include <c10/util/Exception.h>
 #include <torch/library.h>
@@ -45,6 +46,11 @@ void check_linear_args(const char* op, const at::Tensor& input, const at::Tensor
 // forward's input).  `arg` names it in the message.
 void check_like(const char* op, const std::string& arg, const at::Tensor& t, c10::IntArrayRef shape,
                 const at::Tensor& ref);
+
+// An order for _activation_deriv: >= 1, and one the activation's kernels
+// evaluate (row activations: 1 only; their higher orders are tensor ops in
+// the autograd).  Raises ValueError / NotImplementedError naming both.
+void check_deriv_order(const char* op, const Activation& act, int64_t order);
 
 // Flattens [..., K] to [M, K] (a view when the strides allow it), K = 0 included.
 at::Tensor flatten_rows(const at::Tensor& input);
@@ -262,6 +268,24 @@ struct OpImpls {
     return out;
   }
 
+  // D_order(grad_out, saved) (activations.h); order 1 is _activation_bwd.
+  static at::Tensor activation_deriv(const at::Tensor& grad_out, const at::Tensor& saved,
+                                     c10::string_view activation, std::optional<double> alpha,
+                                     int64_t order) {
+    const char* op = "_activation_deriv";
+    const Activation& act = parse_act(op, activation);
+    check_deriv_order(op, act, order);
+    if (order == 1) return activation_bwd(grad_out, saved, activation, alpha);
+    const double a = resolve_alpha(op, act, alpha);
+    check_float_dtype(op, "grad_out", grad_out);
+    check_like(op, "saved", saved, grad_out.sizes(), grad_out);
+    if (act.zero_from_order > 0 && order >= act.zero_from_order)
+      return at::zeros(grad_out.sizes(), grad_out.options());
+    at::Tensor out = at::empty(grad_out.sizes(), grad_out.options());
+    K::activation_deriv(grad_out.contiguous(), saved.contiguous(), act.kernels, a, order, out);
+    return out;
+  }
+
   static at::Tensor activation_bwd(const at::Tensor& grad_out, const at::Tensor& saved,
                                    c10::string_view activation, std::optional<double> alpha) {
     const char* op = "_activation_bwd";
@@ -292,6 +316,7 @@ void register_backend(torch::Library& m) {
   m.impl("_mlp_bwd", &Impl::mlp_bwd);
   m.impl("activation", &Impl::activation);
   m.impl("_activation_bwd", &Impl::activation_bwd);
+  m.impl("_activation_deriv", &Impl::activation_deriv);
 }
 
 }  // namespace torch_act

@@ -33,6 +33,10 @@ struct Activation {
   bool alpha_nonzero = false;
   Saves saves = Saves::Input;
   Rowwise rowwise = Rowwise::None;
+  // Higher derivatives (activations.h: D_k): the highest order the kernels
+  // evaluate (kAnyOrder: all) and the first that is identically 0 (0: none).
+  int max_order = 1;
+  int zero_from_order = 0;
   bool builtin = false;
   // What defines it: for a plugin, its definition's hash (registering the same
   // name again with the same origin is a no-op, with another one an error).
@@ -55,6 +59,8 @@ Activation activation_of(bool builtin, std::string origin) {
   a.alpha_nonzero = Op::kAlphaNonZero;
   a.saves = Op::kSaves;
   a.rowwise = Op::kRowwise;
+  a.max_order = max_derivative_order<Op>();
+  a.zero_from_order = Op::kZeroFromOrder;
   a.builtin = builtin;
   a.origin = std::move(origin);
   return a;

@@ -60,6 +60,12 @@ struct ActivationBase {
   static constexpr bool kAlphaNonZero = false;   // alpha = 0 is refused (e.g. softplus' beta)
   static constexpr Saves kSaves = Saves::Input;
   static constexpr Rowwise kRowwise = Rowwise::None;
+  // Higher derivatives (double backward and beyond): D_k(g, s, a) = g * d^(k-1)/ds^(k-1)
+  // [act'(z) written in s], s the saved tensor as in backward (so D_1 is backward).
+  // A functor gives D_2 as backward2 and D_3 as backward3 where it has them;
+  // kZeroFromOrder is the first k with D_k == 0 almost everywhere (relu: 2,
+  // tanh: 4, since act' = 1 - y^2 is a polynomial in y), 0 when none is.
+  static constexpr int kZeroFromOrder = 0;
 };
 
 
@@ -109,6 +115,7 @@ struct Identity : ActivationBase {
   static constexpr Saves kSaves = Saves::Nothing;
   template <class T> TA_HD static T forward(T z, T) { return z; }
   template <class T> TA_HD static T backward(T g, T, T) { return g; }
+  static constexpr int kZeroFromOrder = 2;
 };
 
 struct Relu : ActivationBase {
@@ -120,6 +127,7 @@ struct Relu : ActivationBase {
   template <class T> TA_HD static T forward(T z, T) { return where(z < T(0), T(0), z); }
   // as threshold_backward: y <= 0 -> 0
   template <class T> TA_HD static T backward(T g, T y, T) { return where(y <= T(0), T(0), g); }
+  static constexpr int kZeroFromOrder = 2;  // act' is piecewise constant
 };
 
 struct LeakyRelu : ActivationBase {
@@ -132,6 +140,7 @@ struct LeakyRelu : ActivationBase {
   template <class T> TA_HD static T forward(T z, T a) { return where(z > T(0), z, z * a); }
   // s is y (a >= 0) or z (a < 0): either way s > 0 <=> z > 0
   template <class T> TA_HD static T backward(T g, T s, T a) { return where(s > T(0), g, g * a); }
+  static constexpr int kZeroFromOrder = 2;  // act' is piecewise constant
 };
 
 struct Sigmoid : ActivationBase {
@@ -141,6 +150,10 @@ struct Sigmoid : ActivationBase {
   static constexpr Saves kSaves = Saves::Output;
   template <class T> TA_HD static T forward(T z, T) { return t_sigmoid(z); }
   template <class T> TA_HD static T backward(T g, T y, T) { return g * y * (T(1) - y); }
+  // act' = y - y^2 in y: D_2 = g (1 - 2y), D_3 = -2g, then 0
+  static constexpr int kZeroFromOrder = 4;
+  template <class T> TA_HD static T backward2(T g, T y, T) { return g * (T(1) - T(2) * y); }
+  template <class T> TA_HD static T backward3(T g, T, T) { return T(-2) * g; }
 };
 
 struct Tanh : ActivationBase {
@@ -150,6 +163,10 @@ struct Tanh : ActivationBase {
   static constexpr Saves kSaves = Saves::Output;
   template <class T> TA_HD static T forward(T z, T) { return t_tanh(z); }
   template <class T> TA_HD static T backward(T g, T y, T) { return g * (T(1) - y * y); }
+  // act' = 1 - y^2 in y: D_2 = -2 g y, D_3 = -2g, then 0
+  static constexpr int kZeroFromOrder = 4;
+  template <class T> TA_HD static T backward2(T g, T y, T) { return T(-2) * g * y; }
+  template <class T> TA_HD static T backward3(T g, T, T) { return T(-2) * g; }
 };
 
 // Row activations: the kernels do the rows (max, sum of exp, normalise);
@@ -186,6 +203,15 @@ struct Gelu : ActivationBase {
     const T pdf = t_exp(T(-0.5) * z * z) * T(0.39894228040143267794);  // 1/sqrt(2 pi)
     return g * (cdf + z * pdf);
   }
+  // act'' = pdf (2 - z^2), act''' = pdf (z^3 - 4z)
+  template <class T> TA_HD static T backward2(T g, T z, T) {
+    const T pdf = t_exp(T(-0.5) * z * z) * T(0.39894228040143267794);
+    return g * pdf * (T(2) - z * z);
+  }
+  template <class T> TA_HD static T backward3(T g, T z, T) {
+    const T pdf = t_exp(T(-0.5) * z * z) * T(0.39894228040143267794);
+    return g * pdf * z * (z * z - T(4));
+  }
 };
 
 struct GeluTanh : ActivationBase {
@@ -203,6 +229,28 @@ struct GeluTanh : ActivationBase {
     const T dinner = T(0.79788456080286535588) * (T(1) + T(3 * 0.044715) * z2);
     return g * (T(0.5) * (T(1) + t) + T(0.5) * z * (T(1) - t * t) * dinner);
   }
+  // with u = c (z + k z^3), t = tanh(u), s2 = 1 - t^2:  t' = s2 u',
+  // t'' = s2 (u'' - 2 t u'^2), t''' = s2 (u''' - 6 t u' u'' + (6 t^2 - 2) u'^3);
+  // act'' = t' + z t'' / 2, act''' = 3 t'' / 2 + z t''' / 2
+  template <class T> TA_HD static T backward2(T g, T z, T) {
+    const T z2 = z * z;
+    const T t = t_tanh(T(0.79788456080286535588) * (z + T(0.044715) * z2 * z));
+    const T s2 = T(1) - t * t;
+    const T u1 = T(0.79788456080286535588) * (T(1) + T(3 * 0.044715) * z2);
+    const T u2 = T(0.79788456080286535588 * 6 * 0.044715) * z;
+    return g * s2 * (u1 + T(0.5) * z * (u2 - T(2) * t * u1 * u1));
+  }
+  template <class T> TA_HD static T backward3(T g, T z, T) {
+    const T z2 = z * z;
+    const T t = t_tanh(T(0.79788456080286535588) * (z + T(0.044715) * z2 * z));
+    const T s2 = T(1) - t * t;
+    const T u1 = T(0.79788456080286535588) * (T(1) + T(3 * 0.044715) * z2);
+    const T u2 = T(0.79788456080286535588 * 6 * 0.044715) * z;
+    const T u3 = T(0.79788456080286535588 * 6 * 0.044715);
+    const T t2 = s2 * (u2 - T(2) * t * u1 * u1);
+    const T t3 = s2 * (u3 - T(6) * t * u1 * u2 + (T(6) * t * t - T(2)) * u1 * u1 * u1);
+    return g * (T(1.5) * t2 + T(0.5) * z * t3);
+  }
 };
 
 struct Silu : ActivationBase {
@@ -213,6 +261,15 @@ struct Silu : ActivationBase {
   template <class T> TA_HD static T backward(T g, T z, T) {
     const T s = t_sigmoid(z);
     return g * s * (T(1) + z * (T(1) - s));
+  }
+  // act'' = s (1-s) (2 + z (1-2s)), act''' = s (1-s) (3 (1-2s) + z (1 - 6s + 6s^2)), s = sigmoid(z)
+  template <class T> TA_HD static T backward2(T g, T z, T) {
+    const T s = t_sigmoid(z);
+    return g * s * (T(1) - s) * (T(2) + z * (T(1) - T(2) * s));
+  }
+  template <class T> TA_HD static T backward3(T g, T z, T) {
+    const T s = t_sigmoid(z);
+    return g * s * (T(1) - s) * (T(3) * (T(1) - T(2) * s) + z * (T(1) - T(6) * s + T(6) * s * s));
   }
 };
 
@@ -227,6 +284,12 @@ struct Elu : ActivationBase {
   template <class T> TA_HD static T forward(T z, T a) { return where(z <= T(0), a * t_expm1(z), z); }
   template <class T> TA_HD static T backward(T g, T z, T a) {
     return where(z <= T(0), g * a * t_exp(z), g);
+  }
+  template <class T> TA_HD static T backward2(T g, T z, T a) {
+    return where(z <= T(0), g * a * t_exp(z), T(0));
+  }
+  template <class T> TA_HD static T backward3(T g, T z, T a) {
+    return where(z <= T(0), g * a * t_exp(z), T(0));
   }
 };
 
@@ -248,6 +311,17 @@ struct Softplus : ActivationBase {
     const T az = z * a;
     return where(az > T(20), g, g / (T(1) + t_exp(-az)));
   }
+  // act'' = a s (1-s), act''' = a^2 s (1-s) (1-2s), s = sigmoid(a z); 0 on the linear branch
+  template <class T> TA_HD static T backward2(T g, T z, T a) {
+    const T az = z * a;
+    const T s = t_sigmoid(az);
+    return where(az > T(20), T(0), g * a * s * (T(1) - s));
+  }
+  template <class T> TA_HD static T backward3(T g, T z, T a) {
+    const T az = z * a;
+    const T s = t_sigmoid(az);
+    return where(az > T(20), T(0), g * a * a * s * (T(1) - s) * (T(1) - T(2) * s));
+  }
 };
 
 // mish(z) = z * tanh(log1p(exp(z)))  (as torch.nn.functional.mish)
@@ -260,6 +334,22 @@ struct Mish : ActivationBase {
     const T tsp = t_tanh(t_log1p(t_exp(z)));
     const T sig = t_sigmoid(z);
     return g * (tsp + z * sig * (T(1) - tsp * tsp));
+  }
+  // with p = tanh(softplus(z)), s = sigmoid(z), w = 1 - p^2, C = 1 - s - 2ps,
+  // B = 2 + zC, C' = -s(1-s) - 2(w s^2 + p s (1-s)):  act'' = w s B, act''' = w s (C (B+1) + z C')
+  template <class T> TA_HD static T backward2(T g, T z, T) {
+    const T p = t_tanh(t_log1p(t_exp(z)));
+    const T s = t_sigmoid(z);
+    const T w = T(1) - p * p;
+    return g * w * s * (T(2) + z * (T(1) - s - T(2) * p * s));
+  }
+  template <class T> TA_HD static T backward3(T g, T z, T) {
+    const T p = t_tanh(t_log1p(t_exp(z)));
+    const T s = t_sigmoid(z);
+    const T w = T(1) - p * p;
+    const T c = T(1) - s - T(2) * p * s;
+    const T dc = -(s * (T(1) - s)) - T(2) * (w * s * s + p * s * (T(1) - s));
+    return g * w * s * (c * (T(3) + z * c) + z * dc);
   }
 };
 
@@ -276,6 +366,11 @@ struct Hardswish : ActivationBase {
     // (so NaN gives g)
     return where(z <= T(-3), T(0), where(z < T(3), g * (z * T(1.0 / 3.0) + T(0.5)), g));
   }
+  // act'' = 1/3 on (-3, 3) (as torch's hardswish double backward), act''' = 0
+  static constexpr int kZeroFromOrder = 3;
+  template <class T> TA_HD static T backward2(T g, T z, T) {
+    return where(z > T(-3), where(z < T(3), g * T(1.0 / 3.0), T(0)), T(0));
+  }
 };
 
 struct Relu6 : ActivationBase {
@@ -290,6 +385,7 @@ struct Relu6 : ActivationBase {
   template <class T> TA_HD static T backward(T g, T y, T) {
     return where(y <= T(0), T(0), where(y >= T(6), T(0), g));
   }
+  static constexpr int kZeroFromOrder = 2;  // act' is piecewise constant
 };
 
 struct Hardsigmoid : ActivationBase {
@@ -305,6 +401,7 @@ struct Hardsigmoid : ActivationBase {
   template <class T> TA_HD static T backward(T g, T y, T) {
     return where(y > T(0), where(y < T(1), g * T(1.0 / 6.0), T(0)), T(0));
   }
+  static constexpr int kZeroFromOrder = 2;  // act' is piecewise constant
 };
 
 struct Selu : ActivationBase {
@@ -318,6 +415,12 @@ struct Selu : ActivationBase {
   }
   template <class T> TA_HD static T backward(T g, T z, T) {
     return where(z <= T(0), g * T(kAlpha * kScale) * t_exp(z), g * T(kScale));
+  }
+  template <class T> TA_HD static T backward2(T g, T z, T) {
+    return where(z <= T(0), g * T(kAlpha * kScale) * t_exp(z), T(0));
+  }
+  template <class T> TA_HD static T backward3(T g, T z, T) {
+    return where(z <= T(0), g * T(kAlpha * kScale) * t_exp(z), T(0));
   }
 };
 
@@ -334,6 +437,12 @@ struct Celu : ActivationBase {
   template <class T> TA_HD static T backward(T g, T z, T a) {
     return where(z <= T(0), g * t_exp(z / a), g);
   }
+  template <class T> TA_HD static T backward2(T g, T z, T a) {
+    return where(z <= T(0), g * t_exp(z / a) / a, T(0));
+  }
+  template <class T> TA_HD static T backward3(T g, T z, T a) {
+    return where(z <= T(0), g * t_exp(z / a) / (a * a), T(0));
+  }
 };
 
 struct Softsign : ActivationBase {
@@ -346,6 +455,16 @@ struct Softsign : ActivationBase {
   template <class T> TA_HD static T backward(T g, T z, T) {
     const T d = T(1) + t_abs(z);
     return g / d - g * t_abs(z) / (d * d);
+  }
+  // act'' = -2 sign(z) / (1+|z|)^3, act''' = 6 / (1+|z|)^4
+  template <class T> TA_HD static T backward2(T g, T z, T) {
+    const T d = T(1) + t_abs(z);
+    const T sg = where(z < T(0), T(-1), where(z > T(0), T(1), T(0)));
+    return T(-2) * g * sg / (d * d * d);
+  }
+  template <class T> TA_HD static T backward3(T g, T z, T) {
+    const T d = T(1) + t_abs(z);
+    return T(6) * g / (d * d * d * d);
   }
 };
 
@@ -362,6 +481,18 @@ struct LogSigmoid : ActivationBase {
     const T q = e / (T(1) + e);
     return where(z < T(0), g * (T(1) - q), g * q);
   }
+  // act'' = -s (1-s), act''' = -s (1-s) (1-2s), s = sigmoid(z), from q = e/(1+e), e = exp(-|z|)
+  template <class T> TA_HD static T backward2(T g, T z, T) {
+    const T e = t_exp(-t_abs(z));
+    const T q = e / (T(1) + e);
+    return -(g * q * (T(1) - q));
+  }
+  template <class T> TA_HD static T backward3(T g, T z, T) {
+    const T e = t_exp(-t_abs(z));
+    const T q = e / (T(1) + e);
+    const T one_m_2s = where(z < T(0), T(1) - T(2) * q, T(2) * q - T(1));
+    return -(g * q * (T(1) - q) * one_m_2s);
+  }
 };
 
 struct Tanhshrink : ActivationBase {
@@ -372,6 +503,15 @@ struct Tanhshrink : ActivationBase {
   template <class T> TA_HD static T backward(T g, T z, T) {
     const T t = t_tanh(z);
     return g * t * t;
+  }
+  // act'' = 2t (1-t^2), act''' = 2 (1-t^2)(1-3t^2), t = tanh(z)
+  template <class T> TA_HD static T backward2(T g, T z, T) {
+    const T t = t_tanh(z);
+    return T(2) * g * t * (T(1) - t * t);
+  }
+  template <class T> TA_HD static T backward3(T g, T z, T) {
+    const T t = t_tanh(z);
+    return T(2) * g * (T(1) - t * t) * (T(1) - T(3) * t * t);
   }
 };
 
@@ -387,6 +527,8 @@ struct SquaredRelu : ActivationBase {
   template <class T> TA_HD static T backward(T g, T z, T) {
     return where(z < T(0), T(0), T(2) * z * g);
   }
+  static constexpr int kZeroFromOrder = 3;
+  template <class T> TA_HD static T backward2(T g, T z, T) { return where(z > T(0), T(2) * g, T(0)); }
 };
 
 // sin(a z), a = omega_0 (SIREN)
@@ -398,6 +540,8 @@ struct Sin : ActivationBase {
   static constexpr double kDefaultAlpha = 1.0;
   template <class T> TA_HD static T forward(T z, T a) { return t_sin(a * z); }
   template <class T> TA_HD static T backward(T g, T z, T a) { return g * a * t_cos(a * z); }
+  template <class T> TA_HD static T backward2(T g, T z, T a) { return -(g * a * a * t_sin(a * z)); }
+  template <class T> TA_HD static T backward3(T g, T z, T a) { return -(g * a * a * a * t_cos(a * z)); }
 };
 
 }  // namespace acts
@@ -441,6 +585,41 @@ TA_HOST_DEVICE inline void visit_builtin(int idx, F&& f) {
 constexpr bool saves_output(Saves s, double alpha) {
   return s == Saves::Output || s == Saves::Nothing ||
          (s == Saves::OutputIfAlphaNonNeg && alpha >= 0.0);
+}
+
+}  // namespace torch_act
+
+// ---------------------------------------------------------------------------
+// Which derivative orders a functor has (see ActivationBase::kZeroFromOrder).
+namespace torch_act {
+
+template <class Op, class = void>
+struct HasBackward2 : std::false_type {};
+template <class Op>
+struct HasBackward2<Op, std::void_t<decltype(Op::backward2(0.0f, 0.0f, 0.0f))>> : std::true_type {};
+template <class Op, class = void>
+struct HasBackward3 : std::false_type {};
+template <class Op>
+struct HasBackward3<Op, std::void_t<decltype(Op::backward3(0.0f, 0.0f, 0.0f))>> : std::true_type {};
+
+constexpr int kAnyOrder = 1 << 30;
+// The highest k for which D_k can be evaluated (kAnyOrder: every k, those
+// from kZeroFromOrder on being 0).  Row activations: 1 here (the kernels do
+// their first derivative; csrc/autograd.cpp writes the higher ones with
+// tensor ops).
+template <class Op>
+constexpr int max_derivative_order() {
+  if constexpr (Op::kRowwise != Rowwise::None) {
+    return 1;
+  } else if constexpr (Op::kZeroFromOrder > 0) {
+    static_assert(Op::kZeroFromOrder <= 2 || HasBackward2<Op>::value,
+                  "an activation with kZeroFromOrder > 2 defines backward2");
+    static_assert(Op::kZeroFromOrder <= 3 || HasBackward3<Op>::value,
+                  "an activation with kZeroFromOrder > 3 defines backward3");
+    return kAnyOrder;
+  } else {
+    return HasBackward3<Op>::value ? 3 : HasBackward2<Op>::value ? 2 : 1;
+  }
 }
 
 }  // namespace torch_act

@@ -25,7 +25,7 @@ from . import _C  # noqa: E402  (links against libtorch_act.so)
 ActivationSpec = _namedtuple(
     "ActivationSpec",
     ["name", "has_alpha", "default_alpha", "saves", "rowwise", "formula", "reference", "builtin",
-     "origin", "alpha_nonzero", "cpu_isas", "cuda"],
+     "origin", "alpha_nonzero", "cpu_isas", "cuda", "max_order", "zero_from_order"],
 )
 
 
@@ -73,6 +73,7 @@ __version__ = _C.build_info()["version"]
 
 from . import ops  # noqa: E402,F401  (fake kernels for torch.compile / export)
 from .ops import activation, linear_act, linear_glu, mlp  # noqa: E402
+from . import batching  # noqa: E402,F401  (torch.func.vmap batching rules)
 from . import cross_entropy as _cross_entropy  # noqa: E402  (fake kernels of linear_cross_entropy)
 from .cross_entropy import linear_cross_entropy  # noqa: E402
 from . import functional  # noqa: E402,F401

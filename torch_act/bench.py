@@ -26,8 +26,9 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def add_arguments(p):
-    p.add_argument("--cases", default="net,mlp,square,peak",
-                   help="comma list of: net, mlp (transformer MLP), glu (LLaMA-style gated MLP), square (2048^3), "
+    p.add_argument("--cases", default="net,mlp,pinn,square,peak",
+                   help="comma list of: net, mlp (transformer MLP), glu (LLaMA-style gated MLP), pinn (a physics-informed "
+                        "network's training step, fp32), square (2048^3), "
                         "peak (GEMM peak), lce (linear + cross-entropy 4096x1024->32000: time and peak memory, "
                         "one process per contender; slow, not in the default list)")
     p.add_argument("--dtypes", default="float32,bfloat16", help="comma list of float32,bfloat16")
@@ -165,6 +166,40 @@ def glu_cases(M, K, H, dtype, compile_):
     return [Case(group, "forward", fl, fwd), Case(group, "fwd+bwd", 3 * fl, step)]
 
 
+def pinn_cases(batch, compile_):
+    """A PINN training step (torch_act/pinn.py): 2->64->64->64->1 tanh, a residual
+    with u_xx + u_yy (three differentiations per step), fp32."""
+    from . import pinn
+
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    ours = pinn.make_model()
+    eager = pinn.eager_model(ours)
+    inside, boundary = pinn.sample(batch, 256, generator=gen)
+    models = {"eager": eager, "torch_act MLP": ours}
+
+    def step(m, fn=None):
+        params = list(m.parameters())
+        fn = fn or (lambda: pinn.loss(m, inside, boundary))
+
+        def run():
+            _zero(params)
+            fn().backward()
+        return run
+
+    contenders = {k: step(m) for k, m in models.items()}
+    if compile_:
+        twin = pinn.eager_model(ours)
+        cf = torch.compile(lambda: pinn.loss(twin, inside, boundary))
+        try:
+            step(twin, cf)()
+            contenders["torch.compile"] = step(twin, cf)
+        except Exception as e:  # noqa: BLE001  (reported, the case runs without it)
+            print(f"pinn: torch.compile contender skipped: {type(e).__name__}: {str(e).splitlines()[0]}")
+    fl = 2 * batch * (2 * 64 + 2 * 64 * 64 + 64) * 9  # ~3 forward-sized passes per differentiation
+    return [Case(f"PINN 2-64-64-64-1 tanh batch {batch}", "train step", fl, contenders)]
+
+
 def _timer(fn):
     # torch.utils.benchmark.Timer runs with num_threads=1 unless told otherwise.
     return benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
@@ -172,7 +207,7 @@ def _timer(fn):
 
 def measure(case, rounds, min_time):
     times = {k: [] for k in case.contenders}
-    with torch.no_grad() if "forward" in case.name else torch.enable_grad():
+    with torch.no_grad() if case.name.endswith("forward") else torch.enable_grad():
         for fn in case.contenders.values():  # warm up (and compile)
             fn()
             fn()
@@ -221,6 +256,8 @@ def run(args):
         if "glu" in cases_wanted:
             cases += glu_cases(64 if args.quick else 512, 256 if args.quick else 1024,
                                704 if args.quick else 2816, dtype, compile_)
+        if "pinn" in cases_wanted and dtype == torch.float32:
+            cases += pinn_cases(256 if args.quick else 1024, compile_)
         if "square" in cases_wanted:
             for act in ("relu", "sigmoid", "tanh", "gelu", "silu"):
                 cases += layer_cases(f"square {sq}^3", sq, sq, sq, act, dtype, compile_, backward=False)

@@ -313,9 +313,21 @@ def _functor_source(d):
         f"  template <class T> TA_HD static T backward(T g, {par(d.derivative, v)}, {par(d.derivative, 'a')}) {{ return g * ({d.derivative.cpp}); }}",
     ]
     if d.second is not None:
-        lines += [f"  // d2 act / dz2 in {v} (for a future double backward; the kernels do not use it yet)",
+        # D_2 (kernels/activations.h): d/ds of act' written in s.  In z that is the
+        # second derivative itself; in y it is act''/act' (dy/dz = act'), taken
+        # as 0 where act' = 0 (the chain rule multiplies it by act' there).
+        if v == "z":
+            body = f"return g * ({d.second.cpp});"
+        else:
+            body = (f"const T d1 = ({d.derivative.cpp}); "
+                    f"return where(d1 == T(0), T(0), g * ({d.second.cpp}) / where(d1 == T(0), T(1), d1));")
+        used = set(d.second.used) | (set(d.derivative.used) if v == "y" else set())
+        pv = f"T {v}" if v in used else "T"
+        pa = "T a" if "a" in used else "T"
+        lines += [f"  // d2 act / dz2 in {v}, and D_2 for double backward",
                   f"  template <class T> TA_HD static T second_derivative({par(d.second, v)}, {par(d.second, 'a')}) "
-                  f"{{ return {d.second.cpp}; }}"]
+                  f"{{ return {d.second.cpp}; }}",
+                  f"  template <class T> TA_HD static T backward2(T g, {pv}, {pa}) {{ {body} }}"]
     lines += ["};", "", "}  // namespace torch_act_user", ""]
     return "\n".join(lines)
 
@@ -432,8 +444,10 @@ def define_activation(name, forward, derivative, *, saves="input", alpha=None, s
     ``"y*(1 - y)"`` for a sigmoid); the backward computes
     ``g * (derivative)``.  ``alpha``: the parameter's default; None (default)
     makes an activation without a parameter (then ``a`` is an error).
-    ``second_derivative``: optional d2 act / dz2 (in z, or y), checked and kept
-    in the functor for a future double backward.  The expressions use numbers,
+    ``second_derivative``: optional d2 act / dz2 (in z, or y), checked like
+    the derivative; with it the activation has double backward (gradient
+    penalties, Hessians, ``torch.func.hessian``; docs/autograd.md), without
+    it differentiating a gradient through it raises NotImplementedError.  The expressions use numbers,
     ``+ - * /``, unary ``-``, parentheses, exp, expm1, log, log1p, tanh, erf,
     sigmoid, abs, sin, cos, sqrt and ``where(cond, x, y)`` with one comparison
     (``< <= > >= == !=``) as ``cond``; anything else is a ValueError pointing

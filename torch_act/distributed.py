@@ -370,6 +370,8 @@ _STRATEGIES = {
     "_linear_act_bwd": (_linear_act_bwd_strategy, 4, ["activation", "alpha", "output_mask"]),
     "activation": (_activation_strategy, 1, ["activation", "alpha"]),
     "_activation_bwd": (_activation_bwd_strategy, 2, ["activation", "alpha"]),
+    # D_order(grad_out, saved): elementwise, linear in grad_out, like _activation_bwd
+    "_activation_deriv": (_activation_bwd_strategy, 2, ["activation", "alpha", "order"]),
     "mlp": (_mlp_strategy, 3, ["activations", "alphas"]),
     "_mlp_fwd": (_mlp_fwd_strategy, 3, ["activations", "alphas"]),
     "_mlp_bwd": (_mlp_bwd_strategy, 5, ["activations", "alphas", "input_grad"]),

@@ -183,6 +183,24 @@ def _activation_bwd_fake(grad_out, saved, activation, alpha):
     return grad_out.new_empty(grad_out.shape)
 
 
+@torch.library.register_fake("torch_act::_activation_deriv")
+def _activation_deriv_fake(grad_out, saved, activation, alpha, order):
+    op = "_activation_deriv"
+    spec, _ = _act(op, activation, alpha)
+    torch._check_value(order >= 1, lambda: f"{op}: order must be >= 1 (1: the first derivative), got {order}")
+    if spec.rowwise:
+        torch._check_value(order == 1, lambda: f"{op}: {activation} is a row activation: its kernels give "
+                           f"the first derivative only (order 1), got order {order}")
+    elif spec.max_order is not None and order > spec.max_order:
+        raise NotImplementedError(f"torch_act: activation '{activation}' has derivatives up to order "
+                                  f"{spec.max_order}, but order {order} was asked for")
+    if order == 1:
+        return _activation_bwd_fake(grad_out, saved, activation, alpha)
+    _check_float(op, "grad_out", grad_out)
+    _check_like(op, "saved", saved, grad_out.shape, grad_out)
+    return grad_out.new_empty(grad_out.shape)
+
+
 def _mlp_shapes(op, input, weights, biases, activations, alphas):
     L = len(weights)
     torch._check_value(L >= 1, lambda: f"{op}: needs at least one layer (weights is empty)")

@@ -41,6 +41,12 @@ PYBIND11_MODULE(_C, m) {
       d["builtin"] = e->builtin;
       d["origin"] = e->origin;
       d["alpha_nonzero"] = e->alpha_nonzero;
+      // higher derivatives (kernels/activations.h: D_k): None = every order
+      d["max_order"] = e->max_order >= torch_act::kAnyOrder || e->rowwise != torch_act::Rowwise::None
+                           ? py::object(py::none())
+                           : py::object(py::int_(e->max_order));
+      d["zero_from_order"] =
+          e->zero_from_order > 0 ? py::object(py::int_(e->zero_from_order)) : py::object(py::none());
       py::list isas;
       const char* names[] = {"portable", "avx2", "avx512", "amx"};
       for (int i = 0; i < torch_act::kNumCpuIsas; ++i)

@@ -55,6 +55,12 @@ void activation_forward(const at::Tensor& x, const KernelSet& act, double alpha,
 void activation_backward(const at::Tensor& g, const at::Tensor& s, const KernelSet& act, double alpha,
                          const at::Tensor& dx);
 
+// out = D_order(g, s) (activations.h: backward2 / backward3), order 2 or 3 and
+// defined by the activation (the op checks); elementwise activations only;
+// all contiguous, same shape and dtype.
+void activation_deriv(const at::Tensor& g, const at::Tensor& s, const KernelSet& act, double alpha,
+                      int64_t order, const at::Tensor& out);
+
 // How many distinct threads one at::parallel_for of ours runs on right now
 // (at most at::get_num_threads()): 1 means the kernels cannot use threads,
 // e.g. a build without OpenMP where ATen's backend needs it.  For the tests.

@@ -140,3 +140,52 @@ void dz_rows_fn(const MatRef* g, const void* s, DT sdt, int64_t lds, int64_t m0,
   else
     dz_rows_t<Op, VecF>(g, s, sdt, lds, m0, m1, n, alpha, dz, dzdt, ldz, dbpart);
 }
+
+// Higher derivatives D_2 / D_3 (activations.h) elementwise over n contiguous
+// entries: one load of g and s, the functor on SIMD vectors, one store.
+// Memory bound like dz_rows.
+template <class Op, class V, int Order>
+void deriv_t(const void* g, const void* s, DT dt, int64_t n, double alpha, void* out) {
+  constexpr int W = V::W;
+  const V a = V(alpha);
+  for (int64_t j = 0; j < n; j += W) {
+    const int nv = int(imin(W, n - j));
+    const V gv = load_any<V>(g, dt, j, nv);
+    const V sv = load_any<V>(s, dt, j, nv);
+    V d;
+    if constexpr (Order == 2)
+      d = Op::backward2(gv, sv, a);
+    else
+      d = Op::backward3(gv, sv, a);
+    store_any(out, dt, j, d, nv);
+  }
+}
+
+template <class Op>
+void deriv_fn(int32_t order, const void* g, const void* s, DT dt, int64_t n, double alpha,
+              void* out) {
+  if constexpr (HasBackward2<Op>::value) {
+    if (order == 2) {
+      if (dt == DT::F64)
+        deriv_t<Op, VecD, 2>(g, s, dt, n, alpha, out);
+      else
+        deriv_t<Op, VecF, 2>(g, s, dt, n, alpha, out);
+    }
+  }
+  if constexpr (HasBackward3<Op>::value) {
+    if (order == 3) {
+      if (dt == DT::F64)
+        deriv_t<Op, VecD, 3>(g, s, dt, n, alpha, out);
+      else
+        deriv_t<Op, VecF, 3>(g, s, dt, n, alpha, out);
+    }
+  }
+}
+
+template <class Op>
+constexpr auto deriv_of() {
+  if constexpr (Op::kRowwise == Rowwise::None)
+    return &deriv_fn<Op>;
+  else
+    return decltype(&deriv_fn<Op>)(nullptr);
+}

@@ -126,6 +126,12 @@ struct ActKernels {
   // N, pre (optional) [M, ldp] = [z_gate | z_up]; cbuf must not be `out`.
   void (*glu_gemm_task)(const GemmProblem* p, const Blocking* bl, const void* pa, int64_t m0,
                         int64_t m1, int64_t n0, int64_t n1, void* bbuf, void* cbuf, int64_t ldc);
+  // Higher derivatives, elementwise: out[i] = D_order(g[i], s[i]) (activations.h:
+  // backward2 / backward3) for i < n, g / s / out contiguous, one dtype dt.
+  // order is 2 or 3 and one the functor defines (the op checks); null for row
+  // activations.
+  void (*deriv)(int32_t order, const void* g, const void* s, DT dt, int64_t n, double alpha,
+                void* out);
 };
 
 // What one ISA path provides independently of the activation.

@@ -583,5 +583,26 @@ void activation_backward(const at::Tensor& g, const at::Tensor& s, const KernelS
   });
 }
 
+void activation_deriv(const at::Tensor& g, const at::Tensor& s, const KernelSet& act, double alpha,
+                      int64_t order, const at::Tensor& out) {
+  const KernelTable* kt = active_kernels();
+  const ActKernels* ak = act_kernels(kt, act);
+  TORCH_CHECK(ak->deriv != nullptr, "torch_act: activation '", act.name,
+              "' has no elementwise higher-derivative kernel");
+  const int64_t numel = g.numel();
+  if (numel == 0) return;
+  const DT dt = to_dt(g.scalar_type());
+  const int64_t es = dt_size(dt);
+  const char* gp = static_cast<const char*>(g.const_data_ptr());
+  const char* sp = static_cast<const char*>(s.const_data_ptr());
+  char* op = static_cast<char*>(out.data_ptr());
+  constexpr int64_t chunk = 8192;
+  maybe_parallel(ceil_div(numel, chunk), 4, numel * 8, [&](int64_t c0, int64_t c1) {
+    const int64_t i0 = c0 * chunk, i1 = std::min(numel, c1 * chunk);
+    ak->deriv(static_cast<int32_t>(order), gp + i0 * es, sp + i0 * es, dt, i1 - i0, alpha,
+              op + i0 * es);
+  });
+}
+
 }  // namespace cpu
 }  // namespace torch_act

@@ -217,6 +217,48 @@ void elementwise_backward_t(const at::Tensor& g, const at::Tensor& s, const at::
   });
 }
 
+// out = D_Order(g, s) (backward2 / backward3), one element per thread and
+// grid-stride step; memory bound.
+template <class T, class Op, int Order>
+__global__ void __launch_bounds__(kThreads)
+    act_deriv_kernel(const T* __restrict__ g, const T* __restrict__ s, T* __restrict__ out,
+                     int64_t n, acc_t<T> alpha) {
+  using A = acc_t<T>;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const A gi = static_cast<A>(g[i]), si = static_cast<A>(s[i]);
+    if constexpr (Order == 2)
+      out[i] = static_cast<T>(Op::backward2(gi, si, alpha));
+    else
+      out[i] = static_cast<T>(Op::backward3(gi, si, alpha));
+  }
+}
+
+template <class Op>
+void elementwise_deriv_t(const at::Tensor& g, const at::Tensor& s, const at::Tensor& out,
+                         double alpha, int order) {
+  const int64_t n = g.numel();
+  if (n == 0) return;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, g.scalar_type(), "torch_act_act_deriv", [&] {
+    using T = scalar_t;
+    const int grid = grid_for(n);
+    auto stream = at::cuda::getCurrentCUDAStream();
+    if constexpr (HasBackward2<Op>::value) {
+      if (order == 2)
+        act_deriv_kernel<T, Op, 2><<<grid, kThreads, 0, stream>>>(
+            g.const_data_ptr<T>(), s.const_data_ptr<T>(), out.data_ptr<T>(), n,
+            static_cast<acc_t<T>>(alpha));
+    }
+    if constexpr (HasBackward3<Op>::value) {
+      if (order == 3)
+        act_deriv_kernel<T, Op, 3><<<grid, kThreads, 0, stream>>>(
+            g.const_data_ptr<T>(), s.const_data_ptr<T>(), out.data_ptr<T>(), n,
+            static_cast<acc_t<T>>(alpha));
+    }
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+}
+
 template <class Op>
 void dact_bias_any(const at::Tensor& g, const at::Tensor& s, const at::Tensor& dz,
                    const at::Tensor& db, double alpha) {
@@ -238,6 +280,7 @@ ActKernels make_act_kernels(int epilogue) {
     k.forward = &elementwise_forward_t<Op>;
     k.backward = &elementwise_backward_t<Op>;
     k.dact_bias = &dact_bias_any<Op>;
+    if constexpr (HasBackward2<Op>::value) k.deriv = &elementwise_deriv_t<Op>;
   }
   return k;
 }

@@ -33,6 +33,10 @@ struct ActKernels {
   // s [M, N] contiguous or undefined; db (optional) = column sums, deterministic
   void (*dact_bias)(const at::Tensor& g, const at::Tensor& s, const at::Tensor& dz,
                     const at::Tensor& db, double alpha) = nullptr;
+  // out = D_order(g, s) (activations.h: backward2 / backward3), order 2 or 3,
+  // elementwise, contiguous
+  void (*deriv)(const at::Tensor& g, const at::Tensor& s, const at::Tensor& out, double alpha,
+                int order) = nullptr;
 };
 
 // The built-ins' kernels, in TORCH_ACT_BUILTIN_ACTIVATIONS order ([0]: identity).
@@ -58,6 +62,10 @@ void activation_forward(const at::Tensor& x, const KernelSet& act, double alpha,
 // dx = g * act'(s); all contiguous, same shape.
 void activation_backward(const at::Tensor& g, const at::Tensor& s, const KernelSet& act, double alpha,
                          const at::Tensor& dx);
+
+// out = D_order(g, s), order 2 or 3 (elementwise activations); all contiguous.
+void activation_deriv(const at::Tensor& g, const at::Tensor& s, const KernelSet& act, double alpha,
+                      int64_t order, const at::Tensor& out);
 
 }  // namespace cuda
 }  // namespace torch_act

@@ -70,5 +70,15 @@ void activation_backward(const at::Tensor& g, const at::Tensor& s, const KernelS
   }
 }
 
+void activation_deriv(const at::Tensor& g, const at::Tensor& s, const KernelSet& act,
+                      double alpha, int64_t order, const at::Tensor& out) {
+  if (g.numel() == 0) return;
+  const c10::cuda::CUDAGuard guard(g.device());
+  const ActKernels& k = act_kernels(act);
+  TORCH_CHECK(k.deriv != nullptr, "torch_act: activation '", act.name,
+              "' has no elementwise higher-derivative kernel");
+  k.deriv(g, s, out, alpha, static_cast<int>(order));
+}
+
 }  // namespace cuda
 }  // namespace torch_act
