@@ -248,7 +248,7 @@ struct LinearActBackward : public Node {
     const at::Tensor x = x_.unpack(), w = w_.unpack();
     at::Tensor s;
     if (act->saves == Saves::Nothing) {
-      s = at::empty({0}, g.options());
+      s = g.new_empty({0});
     } else if (s_is_output) {
       s = s_.unpack(getptr());
     } else {
@@ -289,7 +289,7 @@ std::tuple<at::Tensor, at::Tensor> linear_act_fwd_autograd(const at::Tensor& inp
     at::Tensor y = act.saves == Saves::Nothing ? z : activation_handle().call(z, activation, alpha);
     at::Tensor pre = act.saves != Saves::Nothing && !act.backward_uses_output(a)
                          ? z
-                         : at::empty({0}, input.options());
+                         : input.new_empty({0});
     return {y, pre};
   }
   c10::intrusive_ptr<LinearActBackward> fn;
@@ -365,7 +365,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_act_bwd_autograd(
   if (uses_s) check_like(op, "saved", saved, shape, input);
   const at::Tensor dz = act_deriv(grad, saved, act, activation, alpha, 1);
   const at::Tensor dz2 = dz.reshape({-1, n});
-  const auto empty = at::empty({0}, input.options());
+  const auto empty = input.new_empty({0});
   at::Tensor dx = mask[0] ? at::matmul(dz, weight) : empty;
   at::Tensor dw = mask[1] ? at::mm(dz2.t(), input.reshape({-1, k})) : empty;
   at::Tensor db = mask[2] ? dz2.sum(0) : empty;

@@ -193,7 +193,7 @@ std::vector<at::Tensor> mlp_bwd_autograd(const at::Tensor& grad, const at::Tenso
     ss.push_back(s);
   }
   check_like(op, "grad_out", grad, hs.back().sizes(), input);
-  const auto empty = at::empty({0}, input.options());
+  const auto empty = input.new_empty({0});
   std::vector<at::Tensor> dws(L), dbs(L);
   at::Tensor g = grad, dinput = empty;
   for (size_t j = L; j-- > 0;) {

@@ -113,15 +113,16 @@ def test_backward_through_non_contiguous_and_batched():
     assert gradcheck(lambda x, w: torch_act.linear_act(x, w, None, "mish"), (x, w))
 
 
-def test_double_backward_raises_clear_error():
+def test_create_graph_gives_a_differentiable_gradient():
+    """create_graph=True: the gradient carries a graph (tests/test_higher_order.py has the rest)."""
     x = _leaf(randn(3, 4, dtype=torch.float64))
     w = _leaf(randn(2, 4, dtype=torch.float64))
-    y = torch_act.linear_act(x, w, None, "tanh").sum()
-    with pytest.raises(RuntimeError, match="double backward"):
-        torch.autograd.grad(y, x, create_graph=True)
-    # without create_graph the same graph differentiates fine
-    (gx,) = torch.autograd.grad(torch_act.linear_act(x, w, None, "tanh").sum(), x)
-    assert gx.shape == x.shape
+    (gx,) = torch.autograd.grad(torch_act.linear_act(x, w, None, "tanh").sum(), x, create_graph=True)
+    assert gx.requires_grad and gx.grad_fn is not None
+    (ggw,) = torch.autograd.grad(gx.pow(2).sum(), w)
+    xr, wr = x.detach().requires_grad_(), w.detach().requires_grad_()
+    (gxr,) = torch.autograd.grad(torch.tanh(xr @ wr.T).sum(), xr, create_graph=True)
+    torch.testing.assert_close(ggw, torch.autograd.grad(gxr.pow(2).sum(), wr)[0])
 
 
 def test_deterministic_gradients():
