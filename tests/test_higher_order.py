@@ -420,3 +420,39 @@ def test_compile_fullgraph_func_grad_matches_eager(backend):
     got = compiled(w1, b1, w2, x)
     for g, e in zip(got, expect):
         torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------- CUDA (skips without a GPU)
+_cuda = pytest.mark.skipif(not torch.cuda.is_available() or not torch_act.build_info()["with_cuda"],
+                           reason="no CUDA device")
+
+
+@_cuda
+@pytest.mark.parametrize("name", ACTS)
+def test_cuda_second_and_third_derivative_kernels_match_cpu(name):
+    spec = torch_act.ACTIVATIONS[name]
+    if spec.rowwise or not spec.cuda:
+        pytest.skip("row activation / no CUDA kernels")
+    gen = torch.Generator().manual_seed(15)
+    g = torch.randn(3, 300, generator=gen, dtype=torch.float64)
+    s = _smooth_points(3, 300, gen=gen)
+    if spec.saves == "output":
+        s = ops.activation(s, name, _alpha(name))
+    top = 3 if spec.max_order is None else spec.max_order
+    for order in range(2, top + 1):
+        for dtype, tol in ((torch.float64, {}), (torch.float32, {"rtol": 1e-4, "atol": 1e-5})):
+            cpu = ops._activation_deriv(g.to(dtype), s.to(dtype), name, _alpha(name), order)
+            gpu = ops._activation_deriv(g.to(dtype).cuda(), s.to(dtype).cuda(), name, _alpha(name), order)
+            torch.testing.assert_close(gpu.cpu(), cpu, **tol)
+
+
+@_cuda
+@pytest.mark.parametrize("name", ["tanh", "gelu", "softmax", "silu", "relu"])
+def test_cuda_gradgradcheck(name):
+    gen = torch.Generator().manual_seed(16)
+    x, w, b = (t.cuda().requires_grad_() for t in _layer(name, gen))
+    assert gradgradcheck(lambda x, w, b: ops.linear_act(x, w, b, name, _alpha(name)), (x, w, b),
+                         check_fwd_over_rev=True)
+    ws = [w, torch.randn(2, 3, dtype=torch.float64, device="cuda", requires_grad=True)]
+    assert gradgradcheck(lambda x, *p: ops.mlp(x, list(p), [b, None], [name, "sigmoid"], [_alpha(name), None]),
+                         (x, *ws))
