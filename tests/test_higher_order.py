@@ -8,6 +8,7 @@ torch.func transforms against the same transforms over the eager
 composition, vmap with warnings as errors (no fallback loop), per-sample
 gradients and model ensembles.
 """
+import os
 import warnings
 
 import pytest
@@ -373,6 +374,10 @@ def test_deriv_op_rejects_bad_orders():
 
 
 # ---------------------------------------------------------------- torch.compile
+# (not under make test-sanitize: inductor's compiler subprocesses would inherit libasan)
+_no_sanitizer = pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                                   reason="torch.compile is not run under the sanitizers")
+
 def _penalty_step(model, x):
     xx = x.detach().requires_grad_()
     out = model(xx)
@@ -380,6 +385,7 @@ def _penalty_step(model, x):
     return out.pow(2).mean() + (gx.norm(dim=1) - 1).pow(2).mean()
 
 
+@_no_sanitizer
 def test_compile_step_with_create_graph_is_pytorchs_limit_not_ours():
     """torch.autograd.grad(create_graph=True) through a compiled region is
     refused by AOTAutograd for every op, ATen's too (docs/autograd.md says so;
@@ -398,6 +404,7 @@ def test_compile_step_with_create_graph_is_pytorchs_limit_not_ours():
     assert messages[0] == messages[1]
 
 
+@_no_sanitizer
 @pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
 def test_compile_fullgraph_func_grad_matches_eager(backend):
     """A loss holding a gradient taken with torch.func.grad compiles with fullgraph=True."""
