@@ -225,7 +225,6 @@ struct LinearActBackward : public Node {
   bool has_bias = false;
   bool s_is_output = false;  // s_ is y; otherwise z (or nothing, identity)
   const Activation* act = nullptr;
-  double a = 0.0;
   std::string act_name;
   std::optional<double> alpha;
 
@@ -301,7 +300,6 @@ std::tuple<at::Tensor, at::Tensor> linear_act_fwd_autograd(const at::Tensor& inp
     fn->has_bias = has_bias;
     if (has_bias) fn->b_ = SavedVariable(*bias, false);
     fn->act = &act;
-    fn->a = a;
     fn->act_name = std::string(activation);
     fn->alpha = alpha;
   }

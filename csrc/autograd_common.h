@@ -106,7 +106,8 @@ at::Tensor act_deriv(const at::Tensor& g, const at::Tensor& s, const Activation&
 
 // The forward of one linear + activation layer from differentiable pieces:
 // (y, s) with s the tensor its backward reads (y or z; y for identity).
-// `fused`: y from our linear_act op (its Node) when the backward reads y.
+// y comes from our linear_act op (its Node) when the backward reads y, else
+// from at::linear and our activation op (z is needed with a graph).
 std::tuple<at::Tensor, at::Tensor> layer_forward_graph(const at::Tensor& x, const at::Tensor& w,
                                                        const std::optional<at::Tensor>& b,
                                                        const Activation& act, double a,

@@ -8,7 +8,8 @@ u = 0 on its boundary (exact solution sin(pi x) sin(pi y)) with a
 The loss holds u_xx and u_yy, so each step differentiates the network three
 times through torch_act's higher-order autograd (docs/autograd.md).  Prints
 the relative L2 error against the exact solution, and the time per training
-step next to the same network in eager PyTorch and under torch.compile.
+step next to the same network in eager PyTorch (and tries torch.compile, printing
+why PyTorch refuses it: double backward through compiled code).
 """
 import argparse
 import time
