@@ -13,8 +13,11 @@
 // where p_i = softmax(z_i).
 #include "cross_entropy.h"
 
+#include <ATen/core/Reduction.h>
 #include <ATen/core/dispatch/Dispatcher.h>
-#include <torch/autograd.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/utils.h>
+#include <torch/csrc/autograd/saved_variable.h>
 #include <torch/library.h>
 
 #include <cstdlib>
@@ -37,7 +40,7 @@ CeReduction parse_reduction(const char* op, c10::string_view r) {
 CeArgs check_ce_args(const char* op, const at::Tensor& input, const at::Tensor& linear_weight,
                      const at::Tensor& target, const std::optional<at::Tensor>& linear_bias,
                      const std::optional<at::Tensor>& weight, c10::string_view reduction,
-                     int64_t ignore_index, double label_smoothing) {
+                     int64_t ignore_index, double label_smoothing, bool check_range) {
   CeArgs a;
   a.reduction = parse_reduction(op, reduction);
   // torch checks the range only when smoothing is on; eps <= 0 (and NaN) mean none
@@ -104,7 +107,7 @@ CeArgs check_ce_args(const char* op, const at::Tensor& input, const at::Tensor& 
   TORCH_CHECK(target.device() == input.device(), op, ": target is on ", target.device(),
               " but input is on ", input.device(), "; move both to one device");
   a.target = target.to(at::kLong).reshape({M});
-  if (M > 0) {
+  if (M > 0 && check_range) {
     const at::Tensor bad = a.target.ne(ignore_index).logical_and_(
         a.target.lt(0).logical_or_(a.target.ge(V)));
     if (input.is_cpu()) {
@@ -204,111 +207,126 @@ at::Tensor ce_loss(const CeArgs& a, const CeRows& r, const at::Tensor& lse, cons
 }
 
 // ---------------------------------------------------------------- autograd
+// Autograd-key kernels with a hand-built Node (csrc/autograd_common.h, docs/autograd.md),
+// so C++ programs get double backward and Python gets torch.func:
+//   linear_cross_entropy       below autograd when nothing needs gradients; else
+//                              _linear_cross_entropy_fwd below autograd and a Node.
+//                              For reduction mean/sum the forward also computes the
+//                              gradients for a loss gradient of 1; the Node keeps them
+//                              (no saved tensors: they are not inputs) and its first
+//                              backward scales them by grad_output in place and hands
+//                              them over, so no second copy exists.  A second backward
+//                              (retain_graph=True) finds them gone and recomputes from
+//                              the saved inputs, as reduction none always does.
+//   _linear_cross_entropy_bwd  the fused recompute below autograd, or -- when its inputs
+//                              need a graph (create_graph, forward-over-reverse) -- the
+//                              same gradients from differentiable ATen ops over the
+//                              logits (which then are materialised: [tokens x classes]).
+// Forward mode: cross_entropy(linear(...)) in ATen, whose tangent formulas are torch's.
 namespace {
 
-using torch::autograd::AutogradContext;
+using torch::autograd::collect_next_edges;
+using torch::autograd::compute_requires_grad;
+using torch::autograd::Node;
+using torch::autograd::SavedVariable;
+using torch::autograd::set_history;
 using torch::autograd::variable_list;
 using OptT = std::optional<at::Tensor>;
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> call_fwd(
-    const at::Tensor& input, const at::Tensor& w, const at::Tensor& target, const OptT& bias,
-    const OptT& weight, c10::string_view reduction, int64_t ignore_index, double eps,
-    std::array<bool, 3> mask) {
+using LceSig = at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const OptT&,
+                          const OptT&, c10::string_view, int64_t, double);
+using LceFwdSig = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>(
+    const at::Tensor&, const at::Tensor&, const at::Tensor&, const OptT&, const OptT&,
+    c10::string_view, int64_t, double, std::array<bool, 3>);
+using LceBwdSig = std::tuple<at::Tensor, at::Tensor, at::Tensor>(
+    const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const OptT&,
+    const OptT&, c10::string_view, int64_t, double, std::array<bool, 3>);
+
+auto& lce_handle() {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("torch_act::linear_cross_entropy", "")
+                       .typed<LceSig>();
+  return op;
+}
+auto& lce_fwd_handle() {
   static auto op = c10::Dispatcher::singleton()
                        .findSchemaOrThrow("torch_act::_linear_cross_entropy_fwd", "")
-                       .typed<decltype(call_fwd)>();
-  return op.call(input, w, target, bias, weight, reduction, ignore_index, eps, mask);
+                       .typed<LceFwdSig>();
+  return op;
 }
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor> call_bwd(
-    const at::Tensor& grad, const at::Tensor& input, const at::Tensor& w, const at::Tensor& target,
-    const OptT& bias, const OptT& weight, c10::string_view reduction, int64_t ignore_index,
-    double eps, std::array<bool, 3> mask) {
+auto& lce_bwd_handle() {
   static auto op = c10::Dispatcher::singleton()
                        .findSchemaOrThrow("torch_act::_linear_cross_entropy_bwd", "")
-                       .typed<decltype(call_bwd)>();
-  return op.call(grad, input, w, target, bias, weight, reduction, ignore_index, eps, mask);
+                       .typed<LceBwdSig>();
+  return op;
 }
 
+bool present(const OptT& t) { return t.has_value() && t->defined(); }
+at::Tensor or_undef(const OptT& t) { return present(t) ? *t : at::Tensor(); }
 OptT opt(const at::Tensor& t) { return t.defined() ? OptT(t) : std::nullopt; }
+bool rg(const at::Tensor& t) { return t.defined() && t.requires_grad(); }
+bool fw(const at::Tensor& t) { return t.defined() && t._fw_grad(/*level=*/0).defined(); }
 
-// For reduction mean/sum the forward computes the gradients for a loss
-// gradient of 1; they are kept in saved_data (not saved tensors: they are not
-// inputs, and the first backward takes them, scales them in place by
-// grad_output and hands them over, so no second copy exists).  A second
-// backward (retain_graph=True) finds them gone and recomputes from the saved
-// inputs, as reduction none always does.
-class LinearCrossEntropyFunction : public torch::autograd::Function<LinearCrossEntropyFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input,
-                            const at::Tensor& linear_weight, const at::Tensor& target,
-                            const OptT& linear_bias, const OptT& weight, c10::string_view reduction,
-                            int64_t ignore_index, double label_smoothing, std::array<bool, 3> mask) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    const bool none = reduction == "none";
-    const std::array<bool, 3> now = none ? std::array<bool, 3>{false, false, false} : mask;
-    auto [loss, dx, dw, db] = call_fwd(input, linear_weight, target, linear_bias, weight,
-                                            reduction, ignore_index, label_smoothing, now);
-    const bool has_bias = linear_bias.has_value() && linear_bias->defined();
-    ctx->save_for_backward({input, linear_weight, target, has_bias ? *linear_bias : at::Tensor(),
-                            weight.has_value() ? *weight : at::Tensor()});
-    ctx->saved_data["reduction"] = std::string(reduction.data(), reduction.size());
-    ctx->saved_data["ignore_index"] = ignore_index;
-    ctx->saved_data["label_smoothing"] = label_smoothing;
-    ctx->saved_data["has_bias"] = has_bias;
-    ctx->saved_data["has_weight"] = weight.has_value() && weight->defined();
-    if (!none) {
-      ctx->saved_data["dx"] = now[0] ? c10::IValue(dx) : c10::IValue();
-      ctx->saved_data["dw"] = now[1] ? c10::IValue(dw) : c10::IValue();
-      ctx->saved_data["db"] = now[2] && has_bias ? c10::IValue(db) : c10::IValue();
-    }
-    return loss;
+int64_t reduction_enum(c10::string_view r) {
+  if (r == "none") return at::Reduction::None;
+  if (r == "sum") return at::Reduction::Sum;
+  return at::Reduction::Mean;
+}
+
+const char* kWeightGrad =
+    "linear_cross_entropy: the gradient with respect to weight (the class weights) is not "
+    "implemented (as in torch.nn.functional.cross_entropy)";
+
+struct LinearCrossEntropyBackward : public Node {
+  SavedVariable x_, w_, t_, b_, cw_;
+  bool has_bias = false, has_weight = false;
+  std::string reduction;
+  int64_t ignore_index = -100;
+  double eps = 0.0;
+  std::array<at::Tensor, 3> pre;  // the forward's gradients for a loss gradient of 1
+
+  std::string name() const override { return "torch_act::LinearCrossEntropyBackward"; }
+  void release_variables() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto* v : {&x_, &w_, &t_, &b_, &cw_}) v->reset_data();
+    for (auto& t : pre) t.reset();
   }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    auto saved = ctx->get_saved_variables();
-    const bool has_bias = ctx->saved_data["has_bias"].toBool();
-    const bool has_weight = ctx->saved_data["has_weight"].toBool();
-    // variable slots: input, linear_weight, target, [linear_bias], [weight]
-    const std::array<bool, 3> mask = {ctx->needs_input_grad(0), ctx->needs_input_grad(1),
-                                      has_bias && ctx->needs_input_grad(3)};
-    TORCH_CHECK(!(has_weight && ctx->needs_input_grad(has_bias ? 4 : 3)),
-                "linear_cross_entropy: the gradient with respect to weight (the class weights) is "
-                "not implemented (as in torch.nn.functional.cross_entropy)");
-    if (at::GradMode::is_enabled()) {
-      for (const auto* list : {&grads, &saved})
-        for (const auto& t : *list)
-          TORCH_CHECK(!(t.defined() && t.requires_grad()),
-                      "linear_cross_entropy: double backward (create_graph=True) is not supported");
-    }
+  // Edges: input, linear_weight, linear_bias, weight (absent ones empty).
+  variable_list apply(variable_list&& grads) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    variable_list out(4);
     const at::Tensor& g = grads[0];
-    const std::string reduction = ctx->saved_data["reduction"].toStringRef();
-    std::array<at::Tensor, 3> out;
+    TORCH_CHECK(!should_compute_output(3), kWeightGrad);
+    if (!g.defined()) return out;
+    const std::array<bool, 3> mask = {should_compute_output(0), should_compute_output(1),
+                                      has_bias && should_compute_output(2)};
+    const at::Tensor x = x_.unpack(), w = w_.unpack();
+    const at::Tensor b = has_bias ? b_.unpack() : at::Tensor();
+    const bool graph =
+        (at::GradMode::is_enabled() && (rg(g) || rg(x) || rg(w) || rg(b))) || fw(g) || fw(x) ||
+        fw(w) || fw(b);
     std::array<bool, 3> todo = mask;
-    if (reduction != "none") {  // take the precomputed gradients, scale them by g
-      const char* keys[3] = {"dx", "dw", "db"};
+    if (!graph) {  // take the forward's gradients, scale them by g
       for (int i = 0; i < 3; ++i) {
-        c10::IValue& v = ctx->saved_data[keys[i]];
-        if (!v.isTensor()) continue;
-        at::Tensor t = v.toTensor();
-        v = c10::IValue();
-        if (!mask[i]) continue;
+        at::Tensor t = std::move(pre[i]);
+        pre[i].reset();
+        if (!mask[i] || !t.defined()) continue;
         t.mul_(g);
         out[i] = t;
         todo[i] = false;
       }
+    } else {
+      for (auto& t : pre) t.reset();
     }
     if (todo[0] || todo[1] || todo[2]) {
-      auto [dx, dw, db] = call_bwd(g, saved[0], saved[1], saved[2], opt(saved[3]), opt(saved[4]),
-                                   reduction, ctx->saved_data["ignore_index"].toInt(),
-                                   ctx->saved_data["label_smoothing"].toDouble(), todo);
+      auto [dx, dw, db] = lce_bwd_handle().call(g, x, w, t_.unpack(), opt(b),
+                                                has_weight ? OptT(cw_.unpack()) : std::nullopt,
+                                                reduction, ignore_index, eps, todo);
       if (todo[0]) out[0] = dx;
       if (todo[1]) out[1] = dw;
       if (todo[2]) out[2] = db;
     }
-    // one entry per forward argument
-    return {out[0], out[1], at::Tensor(), out[2], at::Tensor(), at::Tensor(), at::Tensor(),
-            at::Tensor(), at::Tensor()};
+    return out;
   }
 };
 
@@ -316,12 +334,127 @@ at::Tensor linear_cross_entropy_autograd(const at::Tensor& input, const at::Tens
                                          const at::Tensor& target, const OptT& linear_bias,
                                          const OptT& weight, c10::string_view reduction,
                                          int64_t ignore_index, double label_smoothing) {
-  const bool gm = at::GradMode::is_enabled();
-  const std::array<bool, 3> mask = {
-      gm && input.requires_grad(), gm && linear_weight.requires_grad(),
-      gm && linear_bias.has_value() && linear_bias->defined() && linear_bias->requires_grad()};
-  return LinearCrossEntropyFunction::apply(input, linear_weight, target, linear_bias, weight,
-                                           reduction, ignore_index, label_smoothing, mask);
+  const char* op = "linear_cross_entropy";
+  TORCH_CHECK(input.defined(), op, ": input must be a tensor, got None");
+  TORCH_CHECK(linear_weight.defined(), op, ": linear_weight must be a tensor, got None");
+  TORCH_CHECK(target.defined(), op, ": target must be a tensor, got None");
+  const at::Tensor b = or_undef(linear_bias), cw = or_undef(weight);
+  if (fw(input) || fw(linear_weight) || fw(b) || fw(cw)) {
+    // forward mode: torch's own composition and tangent formulas
+    // (torch's cross_entropy checks the targets' range itself)
+    check_ce_args(op, input, linear_weight, target, linear_bias, weight, reduction, ignore_index,
+                  label_smoothing, /*check_range=*/false);
+    return at::cross_entropy_loss(at::linear(input, linear_weight, opt(b)), target, opt(cw),
+                                  reduction_enum(reduction), ignore_index,
+                                  std::max(label_smoothing, 0.0));
+  }
+  if (!compute_requires_grad(input, linear_weight, b, cw)) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return lce_handle().call(input, linear_weight, target, linear_bias, weight, reduction,
+                             ignore_index, label_smoothing);
+  }
+  auto fn = c10::make_intrusive<LinearCrossEntropyBackward>();
+  fn->set_next_edges(collect_next_edges(input, linear_weight, b, cw));
+  const bool none = reduction == "none";
+  const std::array<bool, 3> now = none ? std::array<bool, 3>{false, false, false}
+                                       : std::array<bool, 3>{rg(input), rg(linear_weight), rg(b)};
+  at::Tensor loss;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [l, dx, dw, db] = lce_fwd_handle().call(input, linear_weight, target, linear_bias, weight,
+                                                 reduction, ignore_index, label_smoothing, now);
+    loss = l;
+    if (now[0]) fn->pre[0] = dx;
+    if (now[1]) fn->pre[1] = dw;
+    if (now[2]) fn->pre[2] = db;
+  }
+  fn->x_ = SavedVariable(input, false);
+  fn->w_ = SavedVariable(linear_weight, false);
+  fn->t_ = SavedVariable(target, false);
+  fn->has_bias = b.defined();
+  fn->has_weight = cw.defined();
+  if (fn->has_bias) fn->b_ = SavedVariable(b, false);
+  if (fn->has_weight) fn->cw_ = SavedVariable(cw, false);
+  fn->reduction = std::string(reduction);
+  fn->ignore_index = ignore_index;
+  fn->eps = label_smoothing;
+  set_history(loss, fn);
+  return loss;
+}
+
+// The gradients from differentiable ATen ops (the logits materialised), for
+// double backward: dz = cp * softmax(z) - cu * w_c - ct * onehot(t).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> lce_bwd_graph(
+    const at::Tensor& grad_loss, const at::Tensor& input, const at::Tensor& linear_weight,
+    const at::Tensor& target, const OptT& linear_bias, const OptT& weight,
+    c10::string_view reduction, int64_t ignore_index, double label_smoothing,
+    std::array<bool, 3> mask) {
+  const char* op = "_linear_cross_entropy_bwd";
+  // (the targets' range was checked by the forward; no host synchronisation,
+  // which also keeps this path free of data-dependent control flow under vmap)
+  const CeArgs a = check_ce_args(op, input, linear_weight, target, linear_bias, weight, reduction,
+                                 ignore_index, label_smoothing, /*check_range=*/false);
+  TORCH_CHECK(grad_loss.sizes() == c10::IntArrayRef(a.loss_shape), op,
+              ": grad_loss must have the loss's shape ", c10::IntArrayRef(a.loss_shape), ", got ",
+              grad_loss.sizes());
+  const CeRows r = ce_rows(a);
+  at::Tensor g = grad_loss.to(a.cdt).reshape(a.reduction == CeReduction::None ? c10::IntArrayRef{a.M}
+                                                                              : c10::IntArrayRef{});
+  if (a.reduction == CeReduction::Mean) g = g / r.den;
+  const CeCoef c = ce_coef(a, r, g);
+  const at::Tensor x = a.x.to(a.cdt), w = linear_weight.to(a.cdt);
+  const OptT b = present(linear_bias) ? OptT(linear_bias->to(a.cdt)) : std::nullopt;
+  const at::Tensor z = at::linear(x, w, b);
+  at::Tensor dz = c.cp.unsqueeze(1) * at::softmax(z, 1) -
+                  c.ct.unsqueeze(1) * r.tc.unsqueeze(1).eq(at::arange(a.V, r.tc.options())).to(a.cdt);
+  if (a.eps > 0.0) dz = dz - (a.cw.defined() ? at::outer(c.cu, a.cw) : c.cu.unsqueeze(1));
+  const auto dt = input.scalar_type();
+  const auto empty = input.new_empty({0});
+  return {mask[0] ? at::mm(dz, w).to(dt).view(input.sizes()) : empty,
+          mask[1] ? at::mm(dz.t(), x).to(dt) : empty,
+          mask[2] && b ? dz.sum(0).to(dt) : empty};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_cross_entropy_bwd_autograd(
+    const at::Tensor& grad_loss, const at::Tensor& input, const at::Tensor& linear_weight,
+    const at::Tensor& target, const OptT& linear_bias, const OptT& weight,
+    c10::string_view reduction, int64_t ignore_index, double label_smoothing,
+    std::array<bool, 3> mask) {
+  const at::Tensor b = or_undef(linear_bias), cw = or_undef(weight);
+  if (compute_requires_grad(grad_loss, input, linear_weight, b) || fw(grad_loss) || fw(input) ||
+      fw(linear_weight) || fw(b)) {
+    TORCH_CHECK(!rg(cw) && !fw(cw), kWeightGrad);
+    return lce_bwd_graph(grad_loss, input, linear_weight, target, linear_bias, weight, reduction,
+                         ignore_index, label_smoothing, mask);
+  }
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return lce_bwd_handle().call(grad_loss, input, linear_weight, target, linear_bias, weight,
+                               reduction, ignore_index, label_smoothing, mask);
+}
+
+// The forward-with-gradients op is internal to the Node above; under autograd
+// (a caller differentiating it directly) it is its loss, differentiable, and
+// the gradients for a loss gradient of 1.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> linear_cross_entropy_fwd_autograd(
+    const at::Tensor& input, const at::Tensor& linear_weight, const at::Tensor& target,
+    const OptT& linear_bias, const OptT& weight, c10::string_view reduction, int64_t ignore_index,
+    double label_smoothing, std::array<bool, 3> mask) {
+  const at::Tensor b = or_undef(linear_bias), cw = or_undef(weight);
+  if (!compute_requires_grad(input, linear_weight, b, cw) && !fw(input) && !fw(linear_weight) &&
+      !fw(b) && !fw(cw)) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return lce_fwd_handle().call(input, linear_weight, target, linear_bias, weight, reduction,
+                                 ignore_index, label_smoothing, mask);
+  }
+  const at::Tensor loss = linear_cross_entropy_autograd(input, linear_weight, target, linear_bias,
+                                                        weight, reduction, ignore_index,
+                                                        label_smoothing);
+  const auto empty = input.new_empty({0});
+  if (reduction == "none" || !(mask[0] || mask[1] || mask[2])) return {loss, empty, empty, empty};
+  auto [dx, dw, db] = linear_cross_entropy_bwd_autograd(
+      at::ones({}, loss.options()), input, linear_weight, target, linear_bias, weight, reduction,
+      ignore_index, label_smoothing, mask);
+  return {loss, dx, dw, db};
 }
 
 }  // namespace
@@ -329,7 +462,7 @@ at::Tensor linear_cross_entropy_autograd(const at::Tensor& input, const at::Tens
 
 TORCH_LIBRARY_FRAGMENT(torch_act, m) {
   m.def(
-      "linear_cross_entropy(Tensor input, Tensor linear_weight, Tensor target, *, "
+      "linear_cross_entropy(Tensor input, Tensor linear_weight, Tensor target, "
       "Tensor? linear_bias=None, Tensor? weight=None, str reduction=\"mean\", "
       "int ignore_index=-100, float label_smoothing=0.0) -> Tensor");
   // (loss, dinput, dweight, dbias): the gradients in output_mask are for a
@@ -348,4 +481,6 @@ TORCH_LIBRARY_FRAGMENT(torch_act, m) {
 
 TORCH_LIBRARY_IMPL(torch_act, Autograd, m) {
   m.impl("linear_cross_entropy", &torch_act::linear_cross_entropy_autograd);
+  m.impl("_linear_cross_entropy_fwd", &torch_act::linear_cross_entropy_fwd_autograd);
+  m.impl("_linear_cross_entropy_bwd", &torch_act::linear_cross_entropy_bwd_autograd);
 }

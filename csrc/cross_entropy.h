@@ -73,7 +73,7 @@ struct CeArgs {
 CeArgs check_ce_args(const char* op, const at::Tensor& input, const at::Tensor& linear_weight,
                      const at::Tensor& target, const std::optional<at::Tensor>& linear_bias,
                      const std::optional<at::Tensor>& weight, c10::string_view reduction,
-                     int64_t ignore_index, double label_smoothing);
+                     int64_t ignore_index, double label_smoothing, bool check_range = true);
 
 // Block sizes from the byte budget (TORCH_ACT_LCE_BLOCK_BYTES, default 32 MiB).
 struct CeBlocking {

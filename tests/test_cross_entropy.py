@@ -291,15 +291,6 @@ def test_class_weight_gradient_is_not_implemented():
         loss.backward()
 
 
-def test_double_backward_raises():
-    x, w, b, cw, t = _problem()
-    w.requires_grad_()
-    for reduction in REDUCTIONS:
-        loss = torch_act.linear_cross_entropy(x, w, t, reduction=reduction)
-        with pytest.raises(RuntimeError, match="double backward"):
-            torch.autograd.grad(loss.sum(), [w], create_graph=True)
-
-
 def test_nothing_tokens_by_vocab_is_saved():
     # M*V far larger than every input: the autograd must save only the inputs
     # and per-row vectors (the gradients it precomputes are inputs' shapes)

@@ -222,3 +222,263 @@ def _mlp_bwd_vmap(info, in_dims, grad_out, input, weights, biases, saved, activa
     outs = [dinput if dinput is not None else empty] + dws + [d if d is not None else empty for d in dbs]
     dims = [0 if dinput is not None else None] + [0] * L + [0 if d is not None else None for d in dbs]
     return outs, dims
+
+
+# ---------------------------------------------------------------- linear_glu
+def _glu_weights(info, wg, wgd, wu, wud, bg, bgd, bu, bud):
+    """Both weights [B, N, K] and both biases [B, N] (or None), batch dim first."""
+    B = info.batch_size
+    return (_front(wg, wgd, B), _front(wu, wud, B),
+            _front(bg, bgd, B) if bg is not None else None, _front(bu, bud, B) if bu is not None else None)
+
+
+def _glu_batched(info, x, xd, wg, wu, bg, bu, activation, alpha):
+    """(out, z) of a GLU with batched weights: batched GEMMs, then the gate kernel."""
+    B = info.batch_size
+    x = _front(x, xd, B)
+    n, k = wg.shape[1], wg.shape[2]
+    x3 = x.reshape(B, -1, k)
+    zg = torch.matmul(x3, wg.transpose(1, 2))
+    zu = torch.matmul(x3, wu.transpose(1, 2))
+    if bg is not None:
+        zg = zg + bg.unsqueeze(1)
+    if bu is not None:
+        zu = zu + bu.unsqueeze(1)
+    h = zg if ACTIVATIONS[activation].saves == "nothing" else _ops.activation(zg, activation, alpha)
+    shape = (B, *x.shape[1:-1])
+    return (h * zu).reshape(*shape, n), torch.cat([zg, zu], -1).reshape(*shape, 2 * n)
+
+
+def _glu_dims(in_dims, gate_bias, up_bias):
+    xd, wgd, wud = in_dims[:3]
+    bgd = in_dims[3] if gate_bias is not None else None
+    bud = in_dims[4] if up_bias is not None else None
+    return xd, wgd, wud, bgd, bud
+
+
+@torch.library.register_vmap("torch_act::linear_glu")
+def _linear_glu_vmap(info, in_dims, input, gate_weight, up_weight, gate_bias=None, up_bias=None,
+                     activation="silu", alpha=None):
+    xd, wgd, wud, bgd, bud = _glu_dims(in_dims, gate_bias, up_bias)
+    if wgd is None and wud is None and bgd is None and bud is None:
+        return _ops.linear_glu(input.movedim(xd, 0), gate_weight, up_weight, gate_bias, up_bias,
+                               activation, alpha), 0
+    B = info.batch_size
+    wg, wu, bg, bu = _glu_weights(info, gate_weight, wgd, up_weight, wud, gate_bias, bgd, up_bias, bud)
+    n, k = wg.shape[1], wg.shape[2]
+    if xd is None:
+        # an ensemble on shared data: ONE fused GLU over the stacked weights
+        y = _ops.linear_glu(input, wg.reshape(B * n, k), wu.reshape(B * n, k),
+                            bg.reshape(B * n) if bg is not None else None,
+                            bu.reshape(B * n) if bu is not None else None, activation, alpha)
+        return y.reshape(*input.shape[:-1], B, n).movedim(-2, 0), 0
+    return _glu_batched(info, input, xd, wg, wu, bg, bu, activation, alpha)[0], 0
+
+
+@torch.library.register_vmap("torch_act::_linear_glu_fwd")
+def _linear_glu_fwd_vmap(info, in_dims, input, gate_weight, up_weight, gate_bias, up_bias, activation, alpha):
+    xd, wgd, wud, bgd, bud = _glu_dims(in_dims, gate_bias, up_bias)
+    if wgd is None and wud is None and bgd is None and bud is None:
+        out = _ops._linear_glu_fwd(_front(input, xd, info.batch_size), gate_weight, up_weight, gate_bias,
+                                   up_bias, activation, alpha)
+        return out, (0, 0)
+    wg, wu, bg, bu = _glu_weights(info, gate_weight, wgd, up_weight, wud, gate_bias, bgd, up_bias, bud)
+    return _glu_batched(info, input, xd, wg, wu, bg, bu, activation, alpha), (0, 0)
+
+
+@torch.library.register_vmap("torch_act::_linear_glu_bwd")
+def _linear_glu_bwd_vmap(info, in_dims, grad_out, input, gate_weight, up_weight, saved, activation, alpha,
+                         output_mask):
+    gd, xd, wgd, wud, sd = in_dims[:5]
+    B = info.batch_size
+    g, x, s = _front(grad_out, gd, B), _front(input, xd, B), _front(saved, sd, B)
+    if wgd is None and wud is None and not any(output_mask[1:]):
+        # only dx and shared weights: the rows fold, one fused call
+        dx = _ops._linear_glu_bwd(g, x, gate_weight, up_weight, s, activation, alpha,
+                                  [True, False, False, False, False])[0]
+        return (dx,) + (grad_out.new_empty((0,)),) * 4, (0, None, None, None, None)
+    # per-sample weight gradients or batched weights: d_gate and d_up for the
+    # whole batch by our kernels, then batched GEMMs
+    n, k = gate_weight.shape[-2], gate_weight.shape[-1]
+    zg, zu = s[..., :n], s[..., n:]
+    spec = ACTIVATIONS[activation]
+    h = zg if spec.saves == "nothing" else _ops.activation(zg, activation, alpha)
+    gu = g * zu
+    if spec.saves == "nothing":
+        d_gate = gu
+    else:
+        d_gate = _ops._activation_bwd(gu, h if _uses_output(activation, alpha) else zg.contiguous(),
+                                      activation, alpha)
+    d_gate, d_up = d_gate.reshape(B, -1, n), (g * h).reshape(B, -1, n)
+    x3 = x.reshape(B, -1, k)
+    outs: list = [None] * 5
+    if output_mask[0]:
+        wg = _front(gate_weight, wgd, B) if wgd is not None else gate_weight
+        wu = _front(up_weight, wud, B) if wud is not None else up_weight
+        outs[0] = (torch.matmul(d_gate, wg) + torch.matmul(d_up, wu)).reshape(x.shape)
+    if output_mask[1]:
+        outs[1] = torch.matmul(d_gate.transpose(1, 2), x3)
+    if output_mask[2]:
+        outs[2] = torch.matmul(d_up.transpose(1, 2), x3)
+    if output_mask[3]:
+        outs[3] = d_gate.sum(1)
+    if output_mask[4]:
+        outs[4] = d_up.sum(1)
+    return (tuple(t if t is not None else grad_out.new_empty((0,)) for t in outs),
+            tuple(0 if t is not None else None for t in outs))
+
+
+# ---------------------------------------------------------------- linear_cross_entropy
+# The rows of a batched input (and target) fold into the op's token rows; the
+# reduction over each sample's own rows is then taken per batch element
+# (mean: divided by that sample's sum of target class weights, as torch does).
+# A batched linear_weight / linear_bias / class weight, or per-sample weight
+# gradients, run the same formulas (csrc/cross_entropy.cpp) as batched ATen
+# ops with the logits materialised, [B, M, C].
+def _lce_rows_weight(target, weight, ignore_index, B):
+    """Per batch element: sum over its rows of the target class weights (mean's denominator)."""
+    valid = target != ignore_index
+    tc = torch.where(valid, target, 0)
+    wt = weight[tc] if weight is not None else torch.ones_like(tc, dtype=torch.float64)
+    return torch.where(valid, wt, 0).reshape(B, -1).sum(1)
+
+
+def _lce_batched(B, dims, g, x, w, t, b, cw, reduction, ignore_index, eps, mask):
+    """(loss, dx, dw, db) with every argument's batch dim first (g may be None:
+    the loss only; g=1 per sample when `g` is the string "one")."""
+    x, t = _front(x, dims[0], B), _front(t, dims[2], B)
+    w = _front(w, dims[1], B) if dims[1] is not None else w
+    b = _front(b, dims[3], B) if b is not None and dims[3] is not None else b
+    cdt = torch.float64 if x.dtype == torch.float64 else torch.float32
+    x3 = x.reshape(B, -1, x.shape[-1])
+    t2 = t.reshape(B, -1)
+    V = w.shape[-2]
+    wc = w.to(cdt)
+    z = torch.matmul(x3.to(cdt), wc.transpose(-1, -2))
+    if b is not None:
+        z = z + (b.to(cdt).unsqueeze(-2) if b.dim() == 2 else b.to(cdt))
+    cwb = (_front(cw, dims[4], B) if dims[4] is not None else cw.expand(B, V)).to(cdt) if cw is not None \
+        else z.new_ones((B, V))
+    eps = max(eps, 0.0)
+    valid = t2 != ignore_index
+    tc = torch.where(valid, t2, 0)
+    wt = torch.where(valid, cwb.gather(1, tc), 0)
+    wsum = cwb.sum(-1, keepdim=True)
+    lse = torch.logsumexp(z, -1)
+    row = wt * (lse - z.gather(-1, tc.unsqueeze(-1)).squeeze(-1)) * (1.0 - eps)
+    if eps > 0:
+        row = row + (wsum * lse - (z * cwb.unsqueeze(1)).sum(-1)) * (eps / V)
+    row = torch.where(valid, row, 0)
+    den = wt.sum(1)
+    if reduction == "none":
+        loss = row.reshape(t.shape)
+    elif reduction == "sum":
+        loss = row.sum(1)
+    else:
+        loss = row.sum(1) / den
+    loss = loss.to(x.dtype)
+    empty = x.new_empty((0,))
+    if g is None:
+        return loss, empty, empty, empty
+    if isinstance(g, str):
+        g = torch.ones(B, dtype=cdt, device=x.device)
+    g = g.to(cdt)
+    gi = g.reshape(B, -1) if reduction == "none" else g.reshape(B, 1)
+    if reduction == "mean":
+        gi = gi / den.unsqueeze(1)
+    ct = torch.where(valid, gi * wt * (1.0 - eps), 0)
+    cp = torch.where(valid, gi * (wt * (1.0 - eps) + wsum * (eps / V)), 0) if eps > 0 else ct
+    dz = cp.unsqueeze(-1) * torch.softmax(z, -1) - ct.unsqueeze(-1) * torch.nn.functional.one_hot(tc, V).to(cdt)
+    if eps > 0:
+        dz = dz - torch.where(valid, gi * (eps / V), 0).unsqueeze(-1) * cwb.unsqueeze(1)
+    dx = torch.matmul(dz, wc).to(x.dtype).reshape(x.shape) if mask[0] else empty.expand(B, 0)
+    dw = torch.matmul(dz.transpose(1, 2), x3.to(cdt)).to(x.dtype) if mask[1] else empty.expand(B, 0)
+    db = dz.sum(1).to(x.dtype) if mask[2] and b is not None else empty.expand(B, 0)
+    return loss, dx, dw, db
+
+
+def _lce_unbatched_params(dims):
+    return dims[1] is None and dims[3] is None and dims[4] is None
+
+
+def _lce_fold(info, xd, td, input, target):
+    """The rows of every sample as one [B*M, K] input and [B*M] target, and their shapes."""
+    B = info.batch_size
+    x, t = _front(input, xd, B), _front(target, td, B)
+    return x.reshape(-1, x.shape[-1]), t.reshape(-1), x.shape, t.shape
+
+
+def _lce_reduce(rows, B, target, weight, reduction, ignore_index):
+    if reduction == "none":
+        return rows
+    s = rows.reshape(B, -1).sum(1)
+    if reduction == "sum":
+        return s
+    return s / _lce_rows_weight(target, weight, ignore_index, B).to(s.dtype)
+
+
+@torch.library.register_vmap("torch_act::linear_cross_entropy")
+def _lce_vmap(info, in_dims, input, linear_weight, target, linear_bias=None, weight=None, reduction="mean",
+              ignore_index=-100, label_smoothing=0.0):
+    B = info.batch_size
+    in_dims = tuple(in_dims) + (None,) * (5 - len(in_dims))  # tensors passed by keyword: unbatched
+    if _lce_unbatched_params(in_dims):
+        x, t, _, tshape = _lce_fold(info, in_dims[0], in_dims[2], input, target)
+        rows = _ops.linear_cross_entropy(x, linear_weight, t, linear_bias, weight, "none", ignore_index,
+                                         label_smoothing)
+        return _lce_reduce(rows.reshape(tshape), B, t, weight, reduction, ignore_index), 0
+    return _lce_batched(B, in_dims[:5], None, input, linear_weight, target, linear_bias, weight, reduction,
+                        ignore_index, label_smoothing, (False,) * 3)[0], 0
+
+
+def _lce_row_grad(g, gd, B, t, weight, reduction, ignore_index, dtype):
+    """The per-row loss gradient of the folded rows, [B, ...] (target's folded shape)."""
+    g = _front(g, gd, B)
+    if reduction == "none":
+        return g
+    if reduction == "mean":
+        g = g / _lce_rows_weight(t, weight, ignore_index, B).to(g.dtype)
+    return g.reshape(B, *([1] * (t.dim() - 1))).expand(t.shape).to(dtype)
+
+
+@torch.library.register_vmap("torch_act::_linear_cross_entropy_fwd")
+def _lce_fwd_vmap(info, in_dims, input, linear_weight, target, linear_bias, weight, reduction, ignore_index,
+                  label_smoothing, output_mask):
+    B = info.batch_size
+    grads = reduction != "none" and any(output_mask)
+    empty = input.new_empty((0,))
+    if _lce_unbatched_params(in_dims) and not (grads and (output_mask[1] or output_mask[2])):
+        x, t, xshape, tshape = _lce_fold(info, in_dims[0], in_dims[2], input, target)
+        rows = _ops.linear_cross_entropy(x, linear_weight, t, linear_bias, weight, "none", ignore_index,
+                                         label_smoothing)
+        loss = _lce_reduce(rows.reshape(tshape), B, t, weight, reduction, ignore_index)
+        if not grads:
+            return (loss, empty, empty, empty), (0, None, None, None)
+        g = _lce_row_grad(torch.ones(B, dtype=loss.dtype, device=loss.device), 0, B, t.reshape(tshape), weight,
+                          reduction, ignore_index, loss.dtype)
+        dx = _ops._linear_cross_entropy_bwd(g.reshape(-1), x, linear_weight, t, linear_bias, weight, "none",
+                                            ignore_index, label_smoothing, [True, False, False])[0]
+        return (loss, dx.reshape(xshape), empty, empty), (0, 0, None, None)
+
+    outs = _lce_batched(B, in_dims[:5], "one" if grads else None, input, linear_weight, target, linear_bias,
+                        weight, reduction, ignore_index, label_smoothing, output_mask)
+    return tuple(outs), (0, 0, 0, 0)
+
+
+@torch.library.register_vmap("torch_act::_linear_cross_entropy_bwd")
+def _lce_bwd_vmap(info, in_dims, grad_loss, input, linear_weight, target, linear_bias, weight, reduction,
+                  ignore_index, label_smoothing, output_mask):
+    B = info.batch_size
+    gd = in_dims[0]
+    pd = in_dims[1:6]
+    empty = input.new_empty((0,))
+    if _lce_unbatched_params(pd) and not (output_mask[1] or output_mask[2]):
+        x, t, xshape, tshape = _lce_fold(info, pd[0], pd[2], input, target)
+        g = _lce_row_grad(grad_loss, gd, B, t.reshape(tshape), weight, reduction, ignore_index, x.dtype)
+        dx = _ops._linear_cross_entropy_bwd(g.reshape(-1), x, linear_weight, t, linear_bias, weight, "none",
+                                            ignore_index, label_smoothing, [True, False, False])[0]
+        return (dx.reshape(xshape), empty, empty), (0, None, None)
+
+    outs = _lce_batched(B, pd, _front(grad_loss, gd, B), input, linear_weight, target, linear_bias, weight,
+                        reduction, ignore_index, label_smoothing, output_mask)[1:]
+    return tuple(outs), (0, 0, 0)

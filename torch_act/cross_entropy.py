@@ -58,7 +58,7 @@ def _loss_fake(input, target, reduction):
 
 # ----------------------------------------------------------------- fake kernels
 @torch.library.register_fake("torch_act::linear_cross_entropy")
-def _lce_fake(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",
+def _lce_fake(input, linear_weight, target, linear_bias=None, weight=None, reduction="mean",
               ignore_index=-100, label_smoothing=0.0):
     _check(_OP, input, linear_weight, target, linear_bias, weight, reduction, label_smoothing)
     return _loss_fake(input, target, reduction)
@@ -112,6 +112,6 @@ def linear_cross_entropy(
     """
     if ignore_index is None:
         ignore_index = -100
-    return _ops.linear_cross_entropy(input, linear_weight, target, linear_bias=linear_bias, weight=weight,
-                                     reduction=reduction, ignore_index=ignore_index,
-                                     label_smoothing=float(label_smoothing))
+    # positionally: torch.func.vmap batches positional tensors only
+    return _ops.linear_cross_entropy(input, linear_weight, target, linear_bias, weight, reduction,
+                                     ignore_index, float(label_smoothing))
