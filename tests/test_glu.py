@@ -6,6 +6,8 @@ strided inputs, with and without biases, shapes off every tile size; the
 backward from the chain rule in float64; gradcheck, opcheck,
 torch.compile(fullgraph=True), torch.export, autocast, and bad-input errors.
 """
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -256,3 +258,49 @@ def test_bad_inputs_name_the_argument():
         torch_act.linear_glu(x.int(), wg, wu)
     with pytest.raises(ValueError, match="takes no alpha"):
         torch_act.linear_glu(x, wg, wu, activation="silu", alpha=1.0)
+
+
+# ---------------------------------------------------------------- hypothesis sweep
+# As tests/test_cpu_isa.py's sweep for linear_act: shapes 0..300 and primes (off
+# every register tile and K block), layouts, thread counts, every gate, every
+# dtype and ISA path, biases on either half, backward with partial masks.
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PRIMES = [1, 2, 3, 5, 7, 13, 17, 31, 61, 97, 127, 131, 211, 257, 293]
+_dim = st.one_of(st.integers(1, 300), st.sampled_from(_PRIMES))
+
+
+@settings(max_examples=int(os.environ.get("TORCH_ACT_HYPOTHESIS_EXAMPLES", "250")) // 2,
+          deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(isa=st.sampled_from(ISAS), dtype=st.sampled_from(DTYPES), act=st.sampled_from(ELEMENTWISE),
+       M=st.one_of(st.just(0), _dim), N=_dim, K=st.one_of(st.just(0), _dim),
+       layout=st.sampled_from(["contig", "t", "slice"]), threads=st.sampled_from([1, 2]),
+       bias=st.sampled_from(["both", "gate", "up", None]), backward=st.booleans(),
+       mask=st.tuples(*[st.booleans()] * 5))
+def test_linear_glu_sweep(isa, dtype, act, M, N, K, layout, threads, bias, backward, mask):
+    torch_act.set_cpu_isa(isa)
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        alpha = ALPHAS.get(act)
+        x, wg, wu, bg, bu = _inputs(M, K, N, dtype, bias, layout)
+        out = torch_act.linear_glu(x, wg, wu, bg, bu, act, alpha)
+        _close(out, _reference(x, wg, wu, bg, bu, act, alpha), TOL[dtype], f"{act} {(M, K, N)} fwd")
+        if not backward or dtype == torch.float16:
+            return
+        _, z = OPS._linear_glu_fwd(x, wg, wu, bg, bu, act, alpha)
+        g = torch.randn(out.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(M + N)).to(dtype)
+        m5 = [mask[0], mask[1], mask[2], mask[3] and bg is not None, mask[4] and bu is not None]
+        grads = OPS._linear_glu_bwd(g, x, wg, wu, z, act, alpha, m5)
+        refs = _backward_reference(x, wg, wu, bg, bu, act, alpha, g, z)
+        tol = TOL[dtype] * (4 if dtype == torch.bfloat16 else 1)
+        if dtype == torch.float64 and act in ("celu", "hardsigmoid"):
+            tol = 1e-6  # torch's float64 references round 1/alpha, 1/6 to float32
+        for i, name in enumerate(("input", "gate_weight", "up_weight", "gate_bias", "up_bias")):
+            if m5[i]:
+                _close(grads[i], refs[i], tol * (1 if i == 0 else 3), f"{act} d{name} {(M, K, N)}")
+            else:
+                assert grads[i].numel() == 0, name
+    finally:
+        torch.set_num_threads(prev)

@@ -1,6 +1,7 @@
 // Higher-order autograd from C++ (docs/autograd.md): a gradient penalty with
-// torch::autograd::grad(..., create_graph=true) through torch_act::linear_act
-// and torch_act::mlp equals LibTorch eager's, in float64.
+// torch::autograd::grad(..., create_graph=true) through torch_act::linear_act,
+// torch_act::mlp, torch_act::linear_glu and torch_act::linear_cross_entropy equals
+// LibTorch eager's, in float64.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <torch_act/torch_act.h>
@@ -79,4 +80,32 @@ TEST(HigherOrder, BeyondTheFunctorIsAClearError) {
   for (int k = 0; k < 3; ++k)
     g = torch::autograd::grad({g.sum()}, {x}, {}, true, /*create_graph=*/true)[0];
   EXPECT_TRUE(ta_test::throws_with([&] { torch::autograd::grad({g.sum()}, {x}); }, "up to order 3"));
+}
+
+TEST(HigherOrder, GradientPenaltyThroughLinearGluAndCrossEntropy) {
+  torch::manual_seed(5);
+  const auto o = torch::TensorOptions().dtype(torch::kFloat64);
+  const auto x0 = torch::randn({6, 3}, o);
+  auto wg = leaf(torch::randn({4, 3}, o)), wu = leaf(torch::randn({4, 3}, o)), bg = leaf(torch::randn({4}, o));
+  auto wc = leaf(torch::randn({5, 4}, o));
+  const auto t = torch::tensor({0, 4, 2, -100, 1, 3}, torch::kLong);
+  // a GLU layer, then the fused loss head: the penalty differentiates both twice
+  auto ours = penalty_grads(
+      [&](const torch::Tensor& x) {
+        auto h = torch_act::linear_glu(x, wg, wu, bg, std::nullopt, "silu");
+        return torch_act::linear_cross_entropy(h, wc, t, std::nullopt, std::nullopt, "none", -100, 0.1)
+            .unsqueeze(1);
+      },
+      x0, {wg, wu, bg, wc});
+  auto wgr = leaf(wg), wur = leaf(wu), bgr = leaf(bg), wcr = leaf(wc);
+  auto ref = penalty_grads(
+      [&](const torch::Tensor& x) {
+        auto h = torch::silu(torch::linear(x, wgr, bgr)) * torch::linear(x, wur);
+        return torch::nn::functional::cross_entropy(
+                   torch::linear(h, wcr), t,
+                   torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone).label_smoothing(0.1))
+            .unsqueeze(1);
+      },
+      x0, {wgr, wur, bgr, wcr});
+  for (size_t i = 0; i < ours.size(); ++i) EXPECT_TRUE(close(ours[i], ref[i], ta_test::tol(torch::kFloat64))) << i;
 }

@@ -170,3 +170,64 @@ TEST(Linear, BadOptionsThrow) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(GatedMLP, ParametersNamedLikeLlamaMLPAndPrettyPrint) {
+  tnn::GatedMLP m(tnn::GatedMLPOptions(8, 16));
+  EXPECT_EQ(param_names(*m), (std::set<std::string>{"gate_proj.weight", "up_proj.weight", "down_proj.weight"}));
+  EXPECT_EQ(m->down_proj->weight.sizes(), (std::vector<int64_t>{8, 16}));
+  tnn::GatedMLP mb(tnn::GatedMLPOptions(8, 16).out_features(3).bias(true).activation("gelu"));
+  EXPECT_EQ(param_names(*mb).size(), 6u);
+  EXPECT_EQ(mb->down_proj->weight.sizes(), (std::vector<int64_t>{3, 16}));
+  std::ostringstream os;
+  os << *mb;
+  const std::string head =
+      "torch_act::nn::GatedMLP(in_features=8, hidden_features=16, out_features=3, activation=gelu, bias=true)";
+  EXPECT_EQ(os.str().substr(0, head.size()), head);  // then its three Linear children
+  EXPECT_NE(os.str().find("(down_proj): torch_act::nn::Linear(in_features=16, out_features=3"), std::string::npos);
+}
+
+TEST(GatedMLP, ForwardBackwardAndDoubleBackwardMatchEager) {
+  for (const std::string act : {"silu", "gelu", "relu", "tanh"}) {
+    SCOPED_TRACE(act);
+    torch::manual_seed(7);
+    tnn::GatedMLP m(tnn::GatedMLPOptions(6, 10).out_features(4).activation(act).bias(true));
+    m->to(torch::kFloat64);
+    const auto x0 = torch::randn({3, 2, 6}, torch::kFloat64);
+    auto x = x0.clone().requires_grad_();
+    const auto y = m(x);
+    std::vector<torch::Tensor> ps;
+    for (const auto& p : m->parameters()) ps.push_back(p.detach().clone().requires_grad_());
+    // parameters() order: gate_proj (w, b), up_proj (w, b), down_proj (w, b)
+    auto xr = x0.clone().requires_grad_();
+    const auto& f = act_ref(act);
+    const auto yr = torch::linear(f.fn(torch::linear(xr, ps[0], ps[1]), f.default_alpha) * torch::linear(xr, ps[2], ps[3]),
+                                  ps[4], ps[5]);
+    EXPECT_TRUE(close(y, yr, tol(torch::kFloat64)));
+    // a gradient penalty: d/dparams |dy/dx|^2
+    auto gx = torch::autograd::grad({y.sum()}, {x}, {}, true, /*create_graph=*/true)[0];
+    auto gxr = torch::autograd::grad({yr.sum()}, {xr}, {}, true, /*create_graph=*/true)[0];
+    // (down_proj.bias does not enter dy/dx: unused on both sides)
+    const auto ours = torch::autograd::grad({gx.pow(2).sum()}, m->parameters(), {}, std::nullopt, false,
+                                            /*allow_unused=*/true);
+    const auto ref = torch::autograd::grad({gxr.pow(2).sum()}, ps, {}, std::nullopt, false, true);
+    ASSERT_EQ(ours.size(), ref.size());
+    for (size_t i = 0; i < ours.size(); ++i) {
+      const auto as = [&](const torch::Tensor& t) { return t.defined() ? t : torch::zeros_like(ps[i]); };
+      EXPECT_TRUE(close(as(ours[i]), as(ref[i]), tol(torch::kFloat64))) << i;
+    }
+  }
+}
+
+TEST(GatedMLP, BadOptionsThrow) {
+  EXPECT_TRUE(throws_with([] { tnn::GatedMLP(tnn::GatedMLPOptions(4, 6).activation("softmax")); },
+                          "must be elementwise"));
+  EXPECT_TRUE(throws_with([] { tnn::GatedMLP(tnn::GatedMLPOptions(4, 6).activation("nope")); },
+                          "unknown activation 'nope'"));
+  EXPECT_TRUE(throws_with([] { tnn::GatedMLP(0, 6); }, "must be positive"));
+  tnn::GatedMLP m(4, 6);
+  EXPECT_TRUE(throws_with([&] { m(torch::randn({2, 5})); }, "K=5"));
+}
+
+}  // namespace
