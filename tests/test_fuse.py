@@ -14,7 +14,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import torch_act
 from torch_act import nn as tnn
-from torch_act.fuse import GATED, FuseReport, fuse
+from torch_act.fuse import FuseReport, fuse
 
 TOL = {torch.float64: dict(rtol=1e-9, atol=1e-11), torch.float32: dict(rtol=2e-4, atol=3e-5)}
 DTYPES = [torch.float64, torch.float32]
@@ -465,13 +465,65 @@ def test_llama():
         torch.manual_seed(0)
         m = _llama().to(dtype)
         fused, rep = fuse(m, report=True)
-        assert rep.fused_layers() == {f"model.layers.{i}.mlp.gate_proj": "silu" for i in range(2)}
-        mlp = fused.model.layers[0].mlp
-        assert type(mlp.gate_proj) is tnn.Linear and type(mlp.act_fn) is nn.Identity
-        assert type(m.model.layers[0].mlp.gate_proj) is nn.Linear     # the original is untouched
-        for name in ("up_proj", "down_proj"):
-            assert rep.reason(f"model.layers.0.mlp.{name}") == GATED
-        assert sum(l.kind == "gated MLP" for l in rep.left) == 2
+        # each gated MLP: gate, act and up as one linear_glu op (the op GatedMLP runs)
+        expect = {}
+        for i in range(2):
+            expect.update({f"model.layers.{i}.mlp.gate_proj": "silu", f"model.layers.{i}.mlp.up_proj": "identity"})
+        assert rep.fused_layers() == expect
+        assert [f.op for f in rep.fused] == ["linear_glu"] * 2
+        assert rep.rewritten == ["model.layers.0.mlp", "model.layers.1.mlp"]
+        assert "down projection of a gated MLP" in rep.reason("model.layers.0.mlp.down_proj")
+        assert type(m.model.layers[0].mlp.forward) is not type(fused.model.layers[0].mlp.forward)
+        x = torch.randn(3, 16, dtype=dtype)
+        with OpLog() as log:
+            fused.model.layers[0].mlp(x)
+        assert {"torch_act::linear_glu", "torch_act::_linear_glu_fwd"} & set(log.ops), log.ops
+        assert not any("silu" in n for n in log.ops)
+        assert not any(l.kind == "gated MLP" for l in rep.left)
         # Llama's RMSNorm computes in float32 even in a float64 model
         assert_same(m, fused, [ids], dtype, scale=1e4 if dtype == torch.float64 else 1.0)
     assert_state_dict_round_trip(_llama, [ids])
+
+
+# ----------------------------------------------------------------- gated MLPs of one's own
+class GegluBlock(nn.Module):
+    """A GeGLU MLP written with F.gelu, biases, and the product in the other order."""
+
+    def __init__(self, d=12, h=20, swap=False):
+        super().__init__()
+        self.w_in = nn.Linear(d, h)
+        self.v_in = nn.Linear(d, h)
+        self.out = nn.Linear(h, d)
+        self.swap = swap
+
+    def forward(self, x):
+        g = F.gelu(self.w_in(x), approximate="tanh")
+        u = self.v_in(x)
+        return self.out(u * g if self.swap else g * u) + x
+
+
+@pytest.mark.parametrize("swap", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_own_gated_mlp_becomes_one_linear_glu(swap, dtype):
+    torch.manual_seed(0)
+    m = GegluBlock(swap=swap).to(dtype)
+    fused, rep = fuse(m, report=True)
+    assert rep.fused_layers() == {"w_in": "gelu_tanh", "v_in": "identity"}
+    assert rep.fused[0].op == "linear_glu"
+    x = torch.randn(2, 5, 12, dtype=dtype)
+    with OpLog() as log:
+        fused(x)
+    assert "torch_act::_linear_glu_fwd" in log.ops and "aten::gelu" not in log.ops
+    assert_same(m, fused, [x], dtype)
+    assert_state_dict_round_trip(lambda: GegluBlock(swap=swap), [x.float()])
+
+
+def test_gated_mlp_that_cannot_fuse_says_why():
+    m = GegluBlock()
+    m.v_in.to(torch.float64)  # gate and up in different dtypes
+    fused, rep = fuse(m, report=True)
+    assert rep.fused_layers() == {"w_in": "gelu_tanh"}  # gate + activation still fuse into a linear_act
+    left = [l for l in rep.left if l.kind == "gated MLP"]
+    assert len(left) == 1 and left[0].name == "w_in, v_in, out"
+    assert "differ in shape, dtype or device" in left[0].reason
+    assert rep.reason("v_in") == left[0].reason

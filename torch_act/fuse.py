@@ -42,7 +42,6 @@ __all__ = ["fuse", "FuseReport", "Fused", "Left"]
 
 _FLOAT_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 _FLT_MAX = 3.4028234663852886e38
-GATED = "gated MLP: needs torch_act.nn.GatedMLP"
 
 
 # ------------------------------------------------------------------------ report
@@ -607,18 +606,27 @@ class _Fuser:
             else:
                 reason = f"Linear followed by {_describe(users[0], owner)}"
             self.linear_reason.setdefault(id(m), reason)
+        glus = self._gated(owner, graph, layers)
+        for unit in glus:  # their Linears are not chain material
+            layers.pop(unit.gate.lin)
+            layers.pop(unit.up.lin)
         chains = self._chains(owner, graph, layers)
-        self._gated(owner, graph, layers)
         todo = [c for c in chains if len(c) > 1 or c[0].new]
-        if not todo:
+        if not todo and not glus:
             return
         if not _training_independent(owner, graph):
             for c in todo:
                 for l in c:
                     self.linear_reason[id(owner.get_submodule(l.lin.target))] = \
                         f"forward of {oname or '<model>'} depends on self.training"
+            for unit in glus:
+                for l in (unit.gate, unit.up):
+                    self.linear_reason[id(owner.get_submodule(l.lin.target))] = \
+                        f"forward of {oname or '<model>'} depends on self.training"
             return
         rewritten = False
+        for unit in glus:
+            rewritten |= self._apply_glu(owner, graph, unit)
         for chain in todo:
             rewritten |= self._apply(owner, graph, chain)
         if rewritten:
@@ -674,28 +682,88 @@ class _Fuser:
         wb = owner.get_submodule(b.lin.target).weight
         return wa.dtype == wb.dtype and wa.device == wb.device and wa.shape[0] == wb.shape[1]
 
-    def _gated(self, owner, graph, layers):
-        """act(gate(x)) * up(x) -> down: report it (a GatedMLP is not available)."""
+    def _gated(self, owner, graph, layers) -> List["_Glu"]:
+        """act(gate(x)) * up(x) (then a down projection): the gated units that can run as one
+        torch_act.linear_glu op (the op torch_act.nn.GatedMLP runs); the others are reported."""
         def source(v):
             for n, layer in layers.items():
                 if v is n or v is layer.act_node:
                     return n
             return None
+        units = []
         for n in graph.nodes:
             if not ((n.op == "call_function" and n.target in (operator.mul, torch.mul)) or
-                    (n.op == "call_method" and n.target == "mul")) or len(n.args) != 2:
+                    (n.op == "call_method" and n.target == "mul")) or len(n.args) != 2 or n.kwargs:
                 continue
             a, b = (source(v) if isinstance(v, fx.Node) else None for v in n.args)
             if a is None or b is None or a is b or a.args[0] is not b.args[0] or len(n.users) != 1:
                 continue
-            down = next(iter(n.users))
+            if (layers[a].act_node is None) == (layers[b].act_node is None):
+                continue  # both or neither activated: not a gate and an up projection
             gate, up = (a, b) if layers[a].act_node is not None else (b, a)
+            down = next(iter(n.users))
             names = [self.qual(owner, gate.target), self.qual(owner, up.target)]
-            if down.op == "call_module" and isinstance(owner.get_submodule(down.target), nn.Linear):
+            has_down = down.op == "call_module" and isinstance(owner.get_submodule(down.target), nn.Linear)
+            if has_down:
                 names.append(self.qual(owner, down.target))
-                self.linear_reason[id(owner.get_submodule(down.target))] = GATED
-            self.linear_reason[id(owner.get_submodule(up.target))] = GATED
-            self.report.left.append(Left(", ".join(names), "gated MLP", GATED))
+            reason = self._glu_problem(owner, layers[gate], layers[up], n)
+            if reason is None:
+                units.append(_Glu(layers[gate], layers[up], n))
+                if has_down:
+                    self.linear_reason[id(owner.get_submodule(down.target))] = \
+                        "the down projection of a gated MLP (a plain linear after linear_glu, as in GatedMLP)"
+                continue
+            reason = f"gated MLP not fused: {reason}"
+            for node in (up,) + ((down,) if has_down else ()):
+                self.linear_reason[id(owner.get_submodule(node.target))] = reason
+            self.report.left.append(Left(", ".join(names), "gated MLP", reason))
+        return units
+
+    def _glu_problem(self, owner, gate: _Layer, up: _Layer, mul: fx.Node) -> Optional[str]:
+        """Why act(gate(x)) * up(x) cannot run as linear_glu, or None."""
+        if not gate.new or up.new or up.act.name != "identity":
+            return "a projection is already fused with an activation"
+        if ACTIVATIONS[gate.act.name].rowwise or gate.act.dim not in (None, -1):
+            return f"the gate's activation {gate.act.name} is not elementwise"
+        if len(gate.act_node.users) != 1 or len(up.lin.users) != 1:
+            return "the gate's or the up projection's output is used elsewhere"
+        mg, mu = owner.get_submodule(gate.lin.target), owner.get_submodule(up.lin.target)
+        if mg.weight.shape != mu.weight.shape or mg.weight.dtype != mu.weight.dtype or \
+                mg.weight.device != mu.weight.device:
+            return "gate and up projections differ in shape, dtype or device"
+        for b in (mg.bias, mu.bias):
+            if b is not None and (b.dtype != mg.weight.dtype or b.device != mg.weight.device):
+                return "a bias differs from the weights in dtype or device"
+        if gate.act_node.op == "call_module" and self._eligible(owner, gate.act_node, "the activation"):
+            return self._eligible(owner, gate.act_node, "the activation")
+        return None
+
+    def _apply_glu(self, owner, graph, unit: "_Glu") -> bool:
+        """Replace the gated unit's nodes by one linear_glu call (the owner's forward is rewritten)."""
+        gate, up, mul = unit.gate, unit.up, unit.mul
+        mg, mu = owner.get_submodule(gate.lin.target), owner.get_submodule(up.lin.target)
+        args = []
+        for target in (gate.lin.target, up.lin.target):
+            with graph.inserting_before(mul):
+                args.append(graph.get_attr(target + ".weight"))
+        biases = []
+        for m, target in ((mg, gate.lin.target), (mu, up.lin.target)):
+            if m.bias is None:
+                biases.append(None)
+                continue
+            with graph.inserting_before(mul):
+                biases.append(graph.get_attr(target + ".bias"))
+        with graph.inserting_before(mul):
+            call = graph.call_function(torch.ops.torch_act.linear_glu.default, (
+                gate.lin.args[0], args[0], args[1], biases[0], biases[1], gate.act.name, gate.act.alpha))
+        mul.replace_all_uses_with(call)
+        for node in (mul, gate.act_node, gate.lin, up.lin):
+            graph.erase_node(node)
+        names = (self.qual(owner, gate.lin.target), self.qual(owner, up.lin.target))
+        self.done.update((id(mg), id(mu)))
+        self.report.fused.append(Fused(names, (gate.act.name, "identity"), (gate.act.alpha, None), "linear_glu",
+                                       self.names[id(owner)], True))
+        return True
 
     def _apply(self, owner, graph, chain: "_Chain") -> bool:
         """Swap the chain's modules; edit the graph where needed.  True: the forward must be replaced."""
@@ -790,6 +858,13 @@ class _Fuser:
                 else:
                     reason = f"its parent {parent_name or '<model>'} is not traced"
             self.report.left.append(Left(name, type(m).__name__, reason))
+
+
+class _Glu(NamedTuple):
+    """act(gate(x)) * up(x): the gate layer (its activation node set), the up layer, the mul node."""
+    gate: _Layer
+    up: _Layer
+    mul: fx.Node
 
 
 class _Chain:
