@@ -378,7 +378,7 @@ _STRATEGIES = {
     "linear_glu": (_glu_strategy, 5, ["activation", "alpha"]),
     "_linear_glu_fwd": (_glu_fwd_strategy, 5, ["activation", "alpha"]),
     "_linear_glu_bwd": (_glu_bwd_strategy, 5, ["activation", "alpha", "output_mask"]),
-    "linear_cross_entropy": (_replicate_strategy(1, _LCE_ARGS), 3,
+    "linear_cross_entropy": (_replicate_strategy(1, _LCE_ARGS), 5,
                              ["reduction", "ignore_index", "label_smoothing"]),
     "_linear_cross_entropy_fwd": (_replicate_strategy(4, _LCE_ARGS), 5,
                                   ["reduction", "ignore_index", "label_smoothing", "output_mask"]),
