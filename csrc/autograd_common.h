@@ -53,6 +53,14 @@ inline at::Tensor fw_tangent(const at::Tensor& t) {
 }
 inline bool requires_grad(const at::Tensor& t) { return t.defined() && t.requires_grad(); }
 
+// Optional tensor arguments: present (given and defined), as a maybe-undefined
+// tensor, and back.
+inline bool present(const std::optional<at::Tensor>& t) { return t.has_value() && t->defined(); }
+inline at::Tensor or_undef(const std::optional<at::Tensor>& t) { return present(t) ? *t : at::Tensor(); }
+inline std::optional<at::Tensor> opt(const at::Tensor& t) {
+  return t.defined() ? std::optional<at::Tensor>(t) : std::nullopt;
+}
+
 inline std::optional<double> alpha_of(const c10::IValue& v) {
   return v.isNone() ? std::nullopt : std::optional<double>(v.toDouble());
 }

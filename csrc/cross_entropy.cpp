@@ -15,14 +15,12 @@
 
 #include <ATen/core/Reduction.h>
 #include <ATen/core/dispatch/Dispatcher.h>
-#include <torch/csrc/autograd/function.h>
-#include <torch/csrc/autograd/functions/utils.h>
-#include <torch/csrc/autograd/saved_variable.h>
 #include <torch/library.h>
 
 #include <cstdlib>
 #include <string>
 
+#include "autograd_common.h"
 #include "ops.h"
 
 namespace torch_act {
@@ -261,11 +259,11 @@ auto& lce_bwd_handle() {
   return op;
 }
 
-bool present(const OptT& t) { return t.has_value() && t->defined(); }
-at::Tensor or_undef(const OptT& t) { return present(t) ? *t : at::Tensor(); }
-OptT opt(const at::Tensor& t) { return t.defined() ? OptT(t) : std::nullopt; }
-bool rg(const at::Tensor& t) { return t.defined() && t.requires_grad(); }
-bool fw(const at::Tensor& t) { return t.defined() && t._fw_grad(/*level=*/0).defined(); }
+using autograd_detail::opt;
+using autograd_detail::or_undef;
+using autograd_detail::present;
+constexpr auto rg = [](const at::Tensor& t) { return autograd_detail::requires_grad(t); };
+constexpr auto fw = [](const at::Tensor& t) { return autograd_detail::has_fw(t); };
 
 int64_t reduction_enum(c10::string_view r) {
   if (r == "none") return at::Reduction::None;

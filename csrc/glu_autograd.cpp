@@ -59,10 +59,6 @@ auto& glu_bwd_handle() {
   return op;
 }
 
-bool present(const OptT& t) { return t.has_value() && t->defined(); }
-at::Tensor or_undef(const OptT& t) { return present(t) ? *t : at::Tensor(); }
-OptT opt(const at::Tensor& t) { return t.defined() ? OptT(t) : std::nullopt; }
-
 bool any_fw(const at::Tensor& x, const at::Tensor& wg, const at::Tensor& wu, const OptT& bg,
             const OptT& bu) {
   return has_fw(x) || has_fw(wg) || has_fw(wu) || has_fw(bg) || has_fw(bu);

@@ -16,6 +16,12 @@ inputs of any rank ``[..., K]``, so
   weight and bias gradients: dz from our activation-derivative kernel once
   for the batch, then batched GEMMs.
 
+* ``linear_glu`` follows the same rules (an ensemble on shared data is one
+  fused GLU over both stacked weights); ``linear_cross_entropy`` folds a
+  batched input and target into its token rows and reduces per sample, and
+  runs its formula as batched ATen ops over materialised logits for batched
+  weights or per-sample weight gradients.
+
 Each rule computes with the same ops underneath, so the rules compose with
 ``grad`` / ``jvp`` levels above and below them (docs/autograd.md).
 """
