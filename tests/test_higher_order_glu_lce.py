@@ -21,18 +21,11 @@ from torch.func import functional_call, grad, hessian, jacfwd, jacrev, jvp, stac
 
 import torch_act
 from reference import reference_activation
+from test_higher_order import _KINKS, _alpha  # the same test points and activation parameters
 
 ops = torch.ops.torch_act
 close = torch.testing.assert_close
 GATES = [n for n, s in torch_act.ACTIVATIONS.items() if not s.rowwise]
-_KINKS = torch.tensor([0.0, -3.0, 3.0, 6.0], dtype=torch.float64)
-
-
-def _alpha(name):
-    spec = torch_act.ACTIVATIONS[name]
-    if not spec.has_alpha:
-        return None
-    return {"leaky_relu": 0.2, "sin": 1.5}.get(name, 1.3)
 
 
 def _has_order(name, k):
