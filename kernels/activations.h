@@ -86,6 +86,9 @@ TA_HD float t_tanh(float x) { return tanhf(x); }
 TA_HD double t_tanh(double x) { return tanh(x); }
 TA_HD float t_erf(float x) { return erff(x); }
 TA_HD double t_erf(double x) { return erf(x); }
+// the standard normal CDF Phi(x) = erfc(-x / sqrt 2) / 2 (gelu's factor, without 1 + erf's cancellation)
+TA_HD float t_ndtr(float x) { return 0.5f * erfcf(-x * 0.70710678118654752440f); }
+TA_HD double t_ndtr(double x) { return 0.5 * erfc(-x * 0.70710678118654752440); }
 TA_HD float t_abs(float x) { return fabsf(x); }
 TA_HD double t_abs(double x) { return fabs(x); }
 TA_HD float t_sin(float x) { return sinf(x); }
@@ -195,11 +198,11 @@ struct Gelu : ActivationBase {
   static constexpr const char* kName = "gelu";
   static constexpr const char* kFormula = "z * 0.5 * (1 + erf(z / sqrt(2)))";
   static constexpr const char* kReference = "F.gelu(z)";
-  template <class T> TA_HD static T forward(T z, T) {
-    return z * T(0.5) * (T(1) + t_erf(z * T(0.70710678118654752440)));
-  }
+  // Phi(z) = (1 + erf(z / sqrt 2)) / 2 through t_ndtr: one erfc-like expression
+  // on the CPU SIMD paths (simd_math.h ndtr_v), erfc on CUDA and in scalar code.
+  template <class T> TA_HD static T forward(T z, T) { return z * t_ndtr(z); }
   template <class T> TA_HD static T backward(T g, T z, T) {
-    const T cdf = T(0.5) * (T(1) + t_erf(z * T(0.70710678118654752440)));
+    const T cdf = t_ndtr(z);
     const T pdf = t_exp(T(-0.5) * z * z) * T(0.39894228040143267794);  // 1/sqrt(2 pi)
     return g * (cdf + z * pdf);
   }

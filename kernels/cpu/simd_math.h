@@ -148,6 +148,27 @@ inline VecF erf_v(VecF x) {
 }
 
 
+// Phi(z) = erfc(-z / sqrt 2) / 2, the standard normal CDF (gelu's factor), as
+// one branch-free expression instead of erf_v's two ranges: with x = |z|/sqrt 2,
+// t = 1 / (1 + p x), E = t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) exp(-x^2) ~ erfc(x)
+// (Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7), Phi = 1 - E/2 for z >= 0,
+// E/2 below: no 1 + erf cancellation in the lower tail. E is 0 for x >= 9
+// (erfc(9) < 1e-36), so gelu(-inf) = -inf * 0 = NaN as torch's.
+inline VecF ndtr_v(VecF z) {
+  const VecF x = vabs(z) * VecF::set1(0.70710678118654752f);
+  const VecF xc = vmin(x, VecF::set1(9.0f));
+  const VecF t = VecF::set1(1.0f) / fmadd(xc, VecF::set1(0.3275911f), VecF::set1(1.0f));
+  VecF p = VecF::set1(1.061405429f);
+  p = fmadd(p, t, VecF::set1(-1.453152027f));
+  p = fmadd(p, t, VecF::set1(1.421413741f));
+  p = fmadd(p, t, VecF::set1(-0.284496736f));
+  p = fmadd(p, t, VecF::set1(0.254829592f));
+  VecF half_e = p * t * exp_neg_finite(fnmadd(xc, xc, VecF::zero())) * VecF::set1(0.5f);
+  half_e = where(x >= VecF::set1(9.0f), VecF::zero(), half_e);
+  const VecF r = where(z >= VecF::zero(), VecF::set1(1.0f) - half_e, half_e);
+  return where(isnan(z), z, r);
+}
+
 // sin / cos: x = j (pi/2) + r with a three-part pi/2 (exact for |j| < 2^15),
 // minimax polynomials on |r| <= pi/4 (cephes), the quadrant j mod 4 picks
 // +-sin / +-cos.  Lanes beyond |x| = 16384 (where the reduction loses bits)
@@ -329,6 +350,9 @@ inline VecD t_expm1(VecD x) { return expm1_v(x); }
 inline VecD t_log1p(VecD x) { return log1p_v(x); }
 inline VecD t_tanh(VecD x) { return tanh_v(x); }
 inline VecD t_erf(VecD x) { return erf_v(x); }
+inline VecF t_ndtr(VecF x) { return ndtr_v(x); }
+// double: libm's erfc lane by lane (exact where libm is)
+inline VecD t_ndtr(VecD x) { return lanewise(x, [](double v) { return 0.5 * ::erfc(-v * 0.70710678118654752440); }); }
 inline VecF t_log(VecF x) { return log_v(x); }
 inline VecD t_log(VecD x) { return log_v(x); }
 inline VecF t_abs(VecF x) { return vabs(x); }

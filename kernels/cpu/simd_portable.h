@@ -140,6 +140,10 @@ TA_LANEWISE(VecD, t_expm1, expm1)
 TA_LANEWISE(VecD, t_log1p, log1p)
 TA_LANEWISE(VecD, t_tanh, tanh)
 TA_LANEWISE(VecD, t_erf, erf)
+inline float ndtr_lane(float x) { return 0.5f * erfcf(-x * 0.70710678118654752440f); }
+inline double ndtr_lane(double x) { return 0.5 * erfc(-x * 0.70710678118654752440); }
+TA_LANEWISE(VecF, t_ndtr, ndtr_lane)
+TA_LANEWISE(VecD, t_ndtr, ndtr_lane)
 TA_LANEWISE(VecD, exp_v, exp)
 TA_LANEWISE(VecF, t_log, logf)
 TA_LANEWISE(VecF, t_abs, fabsf)
