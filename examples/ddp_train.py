@@ -96,8 +96,15 @@ def main(argv=None):
         summary["replicas_equal"] = all(torch.equal(g, gathered[0]) for g in gathered)
     if rank == 0:
         print(json.dumps(summary), flush=True)
+    # Shut down in order: every rank past its last collective, the DDP reducer (which
+    # holds the process group and its pending work) gone, then the group. Under load,
+    # a rank tearing gloo down while its peer still had work in flight was seen to
+    # abort at exit ("terminate called without an active exception").
+    dist.barrier()
+    ok = summary.get("replicas_equal", True)
+    del model, opt
     dist.destroy_process_group()
-    return 0 if summary.get("replicas_equal", True) else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

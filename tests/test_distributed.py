@@ -412,7 +412,7 @@ class Launch:
     """A command started in the background, its output in a file, waited for with a timeout."""
 
     def __init__(self, name, cmd, out_dir):
-        self.name = name
+        self.name, self.cmd, self.out_dir = name, cmd, out_dir
         self.log_path = os.path.join(out_dir, name + ".log")
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, env=child_env(), stdout=self._log, stderr=subprocess.STDOUT,
@@ -637,8 +637,22 @@ def test_identity_activation_backward_on_dtensor(ranks):
 
 
 # ---- the example under torchrun
+# gloo's teardown at process exit, after the example's last line and its
+# destroy_process_group, was seen to abort a rank now and then on the 2-core
+# machines ("terminate called without an active exception", after the summary was
+# printed: 3 of ~20 runs on 2026-12-02 with that day's build, 0 of 14 with the build
+# before its CPU-kernel changes; no cause found in our code, which starts no threads):
+# such a run is repeated once, alone; any other failure, or the same one twice, fails.
+_GLOO_EXIT_ABORT = "terminate called without an active exception"
+
+
 def test_ddp_example_runs_under_torchrun(launches):
-    out = launches[0]["torchrun"].check()
+    run = launches[0]["torchrun"]
+    if run.proc.returncode != 0 and _GLOO_EXIT_ABORT in run.output and '"replicas_equal"' in run.output:
+        port_at = run.cmd.index("--master-port") + 1
+        cmd = run.cmd[:port_at] + [str(free_port())] + run.cmd[port_at + 1:]
+        run = Launch("torchrun-again", cmd, run.out_dir).wait(time.time() + TIMEOUT_S)
+    out = run.check()
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert lines, out
     last = lines[-1]
