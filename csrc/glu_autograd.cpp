@@ -118,8 +118,7 @@ std::tuple<at::Tensor, at::Tensor> linear_glu_fwd_autograd(
     // forward mode: differentiable pieces (the GEMMs' tangents, then D_1's)
     check_glu_args(op, input, gate_weight, up_weight, gate_bias, up_bias, activation, alpha);
     const int64_t n = gate_weight.size(0);
-    const at::Tensor z = pre_graph(input, gate_weight, up_weight, opt(or_undef(gate_bias)),
-                                   opt(or_undef(up_bias)));
+    const at::Tensor z = pre_graph(input, gate_weight, up_weight, gate_bias, up_bias);
     const at::Tensor h = activation_handle().call(z.narrow(-1, 0, n), activation, alpha);
     return {h * z.narrow(-1, n, n), z};
   }
