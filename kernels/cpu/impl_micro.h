@@ -14,7 +14,7 @@
 //    and 2-3 loads per cycle the loop stays FMA-bound while MR*NV >= MR + NV.
 //  AVX2 (16 ymm):    6 x 2  -> 12 chains (>= 8), 12 + 2 + 1 = 15 registers, 12 FMAs per 8 loads.
 //  AVX-512 (32 zmm): 12 x 2 -> 24 chains, 24 + 2 + 1 = 27 registers, 24 FMAs per 14 loads
-//                    (a 24-chain tile also hides the longer latency of vdpbf16ps).
+//                    (the bf16 pair kernel, micro_bf16, uses the same 12 x 2 tile).
 //  portable (compiler vectors): 4 x 2, whatever the target's registers allow.
 // Measured (torch_act._C.cpu_micro_peak, one thread, kc = 256, 2026-12-02 on a
 // Zen 5 core): AVX2 114-120 GFLOP/s = 91-96% of the 126 GFLOP/s FMA-loop peak,
