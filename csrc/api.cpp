@@ -11,13 +11,13 @@ namespace torch_act {
 
 at::Tensor linear_act(const at::Tensor& input, const at::Tensor& weight,
                       const std::optional<at::Tensor>& bias, const std::string& activation,
-                      std::optional<double> alpha) {
+                      std::optional<double> alpha, const std::string& save) {
   static auto op = c10::Dispatcher::singleton()
                        .findSchemaOrThrow("torch_act::linear_act", "")
                        .typed<at::Tensor(const at::Tensor&, const at::Tensor&,
                                          const std::optional<at::Tensor>&, c10::string_view,
-                                         std::optional<double>)>();
-  return op.call(input, weight, bias, activation, alpha);
+                                         std::optional<double>, c10::string_view)>();
+  return op.call(input, weight, bias, activation, alpha, save);
 }
 
 at::Tensor linear_glu(const at::Tensor& input, const at::Tensor& gate_weight,

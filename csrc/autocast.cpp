@@ -26,10 +26,12 @@ struct Autocast {
 
   static at::Tensor linear_act_fn(const at::Tensor& input, const at::Tensor& weight,
                                   const std::optional<at::Tensor>& bias,
-                                  c10::string_view activation, std::optional<double> alpha) {
+                                  c10::string_view activation, std::optional<double> alpha,
+                                  c10::string_view save) {
     c10::impl::ExcludeDispatchKeyGuard no_autocast(Key);
     return torch_act::linear_act(cast(input), cast(weight), cast(bias),
-                                 std::string(activation.data(), activation.size()), alpha);
+                                 std::string(activation.data(), activation.size()), alpha,
+                                 std::string(save.data(), save.size()));
   }
 
   static at::Tensor mlp_fn(const at::Tensor& input, at::TensorList weights,

@@ -17,6 +17,7 @@
 #include <ATen/ATen.h>
 
 #include "autograd_common.h"
+#include "save_policy.h"
 
 namespace torch_act {
 namespace autograd_detail {
@@ -223,7 +224,10 @@ std::tuple<at::Tensor, at::Tensor> layer_forward_graph(const at::Tensor& x, cons
 struct LinearActBackward : public Node {
   SavedVariable x_, w_, b_, s_;
   bool has_bias = false;
-  bool s_is_output = false;  // s_ is y; otherwise z (or nothing, identity)
+  // what s_ holds (csrc/save_policy.h): y (Output, an output of this Node), z
+  // (Input), the bits (Mask), or nothing (Recompute, identity)
+  SaveKind kind = SaveKind::Nothing;
+  bool uses_y = false;  // the activation's backward reads y (else z)
   const Activation* act = nullptr;
   std::string act_name;
   std::optional<double> alpha;
@@ -245,24 +249,39 @@ struct LinearActBackward : public Node {
                                       has_bias && should_compute_output(2)};
     if (!mask[0] && !mask[1] && !mask[2]) return out;
     const at::Tensor x = x_.unpack(), w = w_.unpack();
-    at::Tensor s;
-    if (act->saves == Saves::Nothing) {
-      s = g.new_empty({0});
-    } else if (s_is_output) {
-      s = s_.unpack(getptr());
+    at::Tensor dx, dw, db;
+    if (kind == SaveKind::Mask) {
+      // dz = g * slope(bit), then the identity's backward (the GEMMs); the
+      // derivative is piecewise constant, so nothing of it depends on z
+      const at::Tensor dz = mask_grad_handle().call(g, s_.unpack(), act_name, alpha);
+      std::tie(dx, dw, db) =
+          linear_act_bwd_handle().call(dz, x, w, g.new_empty({0}), "identity", std::nullopt, mask);
     } else {
-      const std::optional<at::Tensor> b = has_bias ? std::optional<at::Tensor>(b_.unpack()) : std::nullopt;
-      // z is no output of this Node: where the gradient itself is to be
-      // differentiated (create_graph, forward-over-reverse), z comes from a
-      // differentiable GEMM instead of the saved copy
-      const bool graph = at::GradMode::is_enabled() &&
-                         (requires_grad(x) || requires_grad(w) || (b && requires_grad(*b)));
-      if (graph || has_fw(x) || has_fw(w) || (b && has_fw(*b)))
-        s = at::linear(x, w, b);
-      else
-        s = s_.unpack();
+      at::Tensor s;
+      if (kind == SaveKind::Nothing) {
+        s = g.new_empty({0});
+      } else if (kind == SaveKind::Output) {
+        s = s_.unpack(getptr());
+      } else {
+        const std::optional<at::Tensor> b =
+            has_bias ? std::optional<at::Tensor>(b_.unpack()) : std::nullopt;
+        // z is no output of this Node: where the gradient itself is to be
+        // differentiated (create_graph, forward-over-reverse), z comes from a
+        // differentiable GEMM instead of the saved copy; save="recompute"
+        // runs our GEMM again
+        const bool graph = at::GradMode::is_enabled() &&
+                           (requires_grad(x) || requires_grad(w) || (b && requires_grad(*b)));
+        at::Tensor z;
+        if (graph || has_fw(x) || has_fw(w) || (b && has_fw(*b)))
+          z = at::linear(x, w, b);
+        else if (kind == SaveKind::Input)
+          z = s_.unpack();
+        else
+          z = linear_act_handle().call(x, w, b, "identity", std::nullopt, "auto");
+        s = uses_y ? activation_handle().call(z, act_name, alpha) : z;
+      }
+      std::tie(dx, dw, db) = linear_act_bwd_handle().call(g, x, w, s, act_name, alpha, mask);
     }
-    auto [dx, dw, db] = linear_act_bwd_handle().call(g, x, w, s, act_name, alpha, mask);
     if (mask[0]) out[0] = dx;
     if (mask[1]) out[1] = dw;
     if (mask[2]) out[2] = db;
@@ -270,27 +289,34 @@ struct LinearActBackward : public Node {
   }
 };
 
-std::tuple<at::Tensor, at::Tensor> linear_act_fwd_autograd(const at::Tensor& input,
-                                                           const at::Tensor& weight,
-                                                           const std::optional<at::Tensor>& bias,
-                                                           c10::string_view activation,
-                                                           std::optional<double> alpha) {
+namespace {
+
+// One layer's forward with autograd under the saved-tensor policy `kind`:
+// (out, pre) with pre what _linear_act_fwd returns (z where the activation's
+// backward reads z, else empty).
+std::tuple<at::Tensor, at::Tensor> linear_act_forward_saving(
+    const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+    c10::string_view activation, std::optional<double> alpha, std::optional<SaveKind> policy) {
   const char* op = "linear_act";
   require_defined(op, "input", input);
   require_defined(op, "weight", weight);
   const Activation& act = parse_act(op, activation);
   const double a = resolve_alpha(op, act, alpha);
   const bool has_bias = bias.has_value() && bias->defined();
+  const bool uses_y = act.backward_uses_output(a);
   if (has_fw(input) || has_fw(weight) || has_fw(bias)) {
     // forward mode: differentiable pieces (at::linear's tangent, then D_1)
     check_linear_args(op, input, weight, bias);
     at::Tensor z = at::linear(input, weight, has_bias ? bias : std::nullopt);
     at::Tensor y = act.saves == Saves::Nothing ? z : activation_handle().call(z, activation, alpha);
-    at::Tensor pre = act.saves != Saves::Nothing && !act.backward_uses_output(a)
-                         ? z
-                         : input.new_empty({0});
+    at::Tensor pre = act.saves != Saves::Nothing && !uses_y ? z : input.new_empty({0});
     return {y, pre};
   }
+  // _linear_act_fwd (no policy): what its second output promises, y or z
+  const SaveKind kind = policy ? *policy
+                        : act.saves == Saves::Nothing ? SaveKind::Nothing
+                        : uses_y                      ? SaveKind::Output
+                                                      : SaveKind::Input;
   c10::intrusive_ptr<LinearActBackward> fn;
   if (compute_requires_grad(input, weight, bias)) {
     fn = c10::make_intrusive<LinearActBackward>();
@@ -302,37 +328,120 @@ std::tuple<at::Tensor, at::Tensor> linear_act_fwd_autograd(const at::Tensor& inp
     fn->act = &act;
     fn->act_name = std::string(activation);
     fn->alpha = alpha;
+    fn->kind = kind;
+    fn->uses_y = uses_y;
   }
-  at::Tensor out, pre;
+  at::Tensor out, pre, keep;
   {
     at::AutoDispatchBelowADInplaceOrView guard;
-    std::tie(out, pre) = linear_act_fwd_handle().call(input, weight, bias, activation, alpha);
+    if (!fn) {
+      std::tie(out, pre) = linear_act_fwd_handle().call(input, weight, bias, activation, alpha);
+    } else if (kind == SaveKind::Input && uses_y) {
+      // z is kept for an activation written in y: the GEMM, then the activation
+      const at::Tensor z = linear_act_handle().call(input, weight, bias, "identity", std::nullopt, "auto");
+      out = activation_handle().call(z, activation, alpha);
+      pre = input.new_empty({0});
+      keep = z;
+    } else if (kind == SaveKind::Recompute || kind == SaveKind::Nothing) {
+      out = linear_act_handle().call(input, weight, bias, activation, alpha, "auto");
+      pre = input.new_empty({0});
+    } else {
+      std::tie(out, pre) = linear_act_fwd_handle().call(input, weight, bias, activation, alpha);
+      if (kind == SaveKind::Mask) {
+        keep = act_mask_handle().call(uses_y ? out : pre, activation, alpha);
+        if (policy) pre = input.new_empty({0});  // z is not kept
+      } else if (kind == SaveKind::Input) {
+        keep = pre;
+      }
+    }
   }
   if (fn) {
     set_history(out, fn);
-    if (act.saves != Saves::Nothing) {
-      if (act.backward_uses_output(a)) {
-        fn->s_ = SavedVariable(out, true);
-        fn->s_is_output = true;
-      } else {
-        fn->s_ = SavedVariable(pre, false);
-      }
-    }
+    if (kind == SaveKind::Output)
+      fn->s_ = SavedVariable(out, true);
+    else if (keep.defined())
+      fn->s_ = SavedVariable(keep, false);
   }
   return {out, pre};
 }
 
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> linear_act_fwd_autograd(const at::Tensor& input,
+                                                           const at::Tensor& weight,
+                                                           const std::optional<at::Tensor>& bias,
+                                                           c10::string_view activation,
+                                                           std::optional<double> alpha) {
+  return linear_act_forward_saving(input, weight, bias, activation, alpha, std::nullopt);
+}
+
 at::Tensor linear_act_autograd(const at::Tensor& input, const at::Tensor& weight,
                                const std::optional<at::Tensor>& bias, c10::string_view activation,
-                               std::optional<double> alpha) {
+                               std::optional<double> alpha, c10::string_view save) {
   require_defined("linear_act", "input", input);
   require_defined("linear_act", "weight", weight);
   if (!compute_requires_grad(input, weight, bias) && !has_fw(input) && !has_fw(weight) &&
       !has_fw(bias)) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    return linear_act_handle().call(input, weight, bias, activation, alpha);
+    return linear_act_handle().call(input, weight, bias, activation, alpha, save);
   }
-  return std::get<0>(linear_act_fwd_autograd(input, weight, bias, activation, alpha));
+  const Activation& act = parse_act("linear_act", activation);
+  const SaveKind kind =
+      resolve_save("linear_act", act, resolve_alpha("linear_act", act, alpha), save);
+  return std::get<0>(linear_act_forward_saving(input, weight, bias, activation, alpha, kind));
+}
+
+// ================================================================ save="mask"
+// _act_mask: bits of a derivative, not differentiable (an integer output).
+at::Tensor act_mask_autograd(const at::Tensor& saved, c10::string_view activation,
+                             std::optional<double> alpha) {
+  require_defined("_act_mask", "saved", saved);
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return act_mask_handle().call(saved, activation, alpha);
+}
+
+// _mask_grad(g, bits) = g * slope(bit): linear in g, so its gradient (and its
+// tangent) is _mask_grad of the incoming one.
+struct MaskGradBackward : public Node {
+  SavedVariable bits_;
+  std::string act_name;
+  std::optional<double> alpha;
+  std::string name() const override { return "torch_act::MaskGradBackward"; }
+  void release_variables() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    bits_.reset_data();
+  }
+  variable_list apply(variable_list&& grads) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    variable_list out(1);
+    if (grads[0].defined() && should_compute_output(0))
+      out[0] = mask_grad_handle().call(grads[0], bits_.unpack(), act_name, alpha);
+    return out;
+  }
+};
+
+at::Tensor mask_grad_autograd(const at::Tensor& grad, const at::Tensor& mask,
+                              c10::string_view activation, std::optional<double> alpha) {
+  require_defined("_mask_grad", "grad_out", grad);
+  require_defined("_mask_grad", "mask", mask);
+  c10::intrusive_ptr<MaskGradBackward> fn;
+  if (compute_requires_grad(grad)) {
+    fn = c10::make_intrusive<MaskGradBackward>();
+    fn->set_next_edges(collect_next_edges(grad));
+    fn->bits_ = SavedVariable(mask, false);
+    fn->act_name = std::string(activation);
+    fn->alpha = alpha;
+  }
+  at::Tensor out;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    out = mask_grad_handle().call(grad, mask, activation, alpha);
+  }
+  if (fn) set_history(out, fn);
+  if (has_fw(grad)) {
+    out._set_fw_grad(mask_grad_handle().call(fw_tangent(grad), mask, activation, alpha), 0, false);
+  }
+  return out;
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_act_bwd_autograd(
@@ -379,6 +488,8 @@ TORCH_LIBRARY_IMPL(torch_act, Autograd, m) {
   m.impl("_linear_act_fwd", &linear_act_fwd_autograd);
   m.impl("_linear_act_bwd", &linear_act_bwd_autograd);
   m.impl("activation", &activation_autograd);
+  m.impl("_act_mask", &act_mask_autograd);
+  m.impl("_mask_grad", &mask_grad_autograd);
   m.impl("_activation_bwd", &activation_bwd_autograd);
   m.impl("_activation_deriv", &activation_deriv_autograd);
 }

@@ -73,7 +73,10 @@ inline std::optional<double> alpha_of(const c10::IValue& v) {
   }
 
 using LinearActSig = at::Tensor(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
-                                c10::string_view, std::optional<double>);
+                                c10::string_view, std::optional<double>, c10::string_view);
+using ActMaskSig = at::Tensor(const at::Tensor&, c10::string_view, std::optional<double>);
+using MaskGradSig = at::Tensor(const at::Tensor&, const at::Tensor&, c10::string_view,
+                               std::optional<double>);
 using LinearActFwdSig = std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&,
                                                            const std::optional<at::Tensor>&,
                                                            c10::string_view, std::optional<double>);
@@ -99,6 +102,8 @@ TORCH_ACT_OP_HANDLE_(linear_act, "torch_act::linear_act", LinearActSig)
 TORCH_ACT_OP_HANDLE_(linear_act_fwd, "torch_act::_linear_act_fwd", LinearActFwdSig)
 TORCH_ACT_OP_HANDLE_(linear_act_bwd, "torch_act::_linear_act_bwd", LinearActBwdSig)
 TORCH_ACT_OP_HANDLE_(activation, "torch_act::activation", ActivationSig)
+TORCH_ACT_OP_HANDLE_(act_mask, "torch_act::_act_mask", ActMaskSig)
+TORCH_ACT_OP_HANDLE_(mask_grad, "torch_act::_mask_grad", MaskGradSig)
 TORCH_ACT_OP_HANDLE_(activation_bwd, "torch_act::_activation_bwd", ActivationBwdSig)
 TORCH_ACT_OP_HANDLE_(activation_deriv, "torch_act::_activation_deriv", ActivationDerivSig)
 TORCH_ACT_OP_HANDLE_(mlp, "torch_act::mlp", MlpSig)

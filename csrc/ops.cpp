@@ -4,6 +4,7 @@
 // (csrc/cpu_register.cpp, csrc/cuda_register.cpp), the autograd in
 // csrc/autograd.cpp, autocast in csrc/autocast.cpp.
 #include "ops.h"
+#include "save_policy.h"
 
 #include <torch/library.h>
 
@@ -144,13 +145,50 @@ std::vector<int64_t> linear_out_shape(const at::Tensor& input, int64_t n) {
   return shape;
 }
 
+SaveKind resolve_save(const char* op, const Activation& act, double a, c10::string_view save) {
+  const std::string p(save.data(), save.size());
+  TORCH_CHECK_VALUE(p == "auto" || p == "mask" || p == "output" || p == "input" || p == "recompute",
+                    op, ": unknown save policy '", p,
+                    "'; expected one of: auto, mask, output, input, recompute");
+  if (act.saves == Saves::Nothing) return SaveKind::Nothing;  // the identity keeps nothing
+  const bool uses_y = act.backward_uses_output(a);
+  if (p == "auto") return act.mask ? SaveKind::Mask : uses_y ? SaveKind::Output : SaveKind::Input;
+  if (p == "mask") {
+    check_mask_act(op, act);
+    return SaveKind::Mask;
+  }
+  if (p == "output") {
+    TORCH_CHECK_VALUE(uses_y, op, ": save='output' needs an activation whose backward reads its output, but ",
+                      act.name, "'s reads the pre-activation",
+                      act.saves == Saves::OutputIfAlphaNonNeg ? " when alpha < 0" : "",
+                      "; use save='input' or save='recompute'");
+    return SaveKind::Output;
+  }
+  return p == "input" ? SaveKind::Input : SaveKind::Recompute;
+}
+
+void check_save_policy(const char* op, c10::string_view activation, std::optional<double> alpha,
+                       c10::string_view save) {
+  const Activation& act = parse_act(op, activation);
+  resolve_save(op, act, resolve_alpha(op, act, alpha), save);
+}
+
+void check_mask_act(const char* op, const Activation& act) {
+  std::string with;
+  for (const Activation* e : registered_activations())
+    if (e->mask) with += (with.empty() ? "" : ", ") + e->name;
+  TORCH_CHECK_VALUE(act.mask, op, ": save='mask' needs an activation whose derivative takes two values (",
+                    with, "), but ", act.name,
+                    "'s does not; use save='recompute' (or 'input'/'output') for it");
+}
+
 }  // namespace torch_act
 
 TORCH_LIBRARY(torch_act, m) {
   // Public ops (autograd-aware).
   m.def(
       "linear_act(Tensor input, Tensor weight, Tensor? bias=None, str activation=\"identity\", "
-      "float? alpha=None) -> Tensor");
+      "float? alpha=None, str save=\"auto\") -> Tensor");
   m.def("activation(Tensor input, str activation, float? alpha=None) -> Tensor");
   m.def(
       "mlp(Tensor input, Tensor[] weights, Tensor?[] biases, str[] activations, float?[] alphas) "
@@ -181,4 +219,8 @@ TORCH_LIBRARY(torch_act, m) {
   m.def(
       "_activation_deriv(Tensor grad_out, Tensor saved, str activation, float? alpha, int order) "
       "-> Tensor");
+  // save="mask" (csrc/save_policy.h): bits [..., ceil(N/8)] uint8 of the
+  // saved tensor's derivative, and dz = grad_out * slope(bit).
+  m.def("_act_mask(Tensor saved, str activation, float? alpha=None) -> Tensor");
+  m.def("_mask_grad(Tensor grad_out, Tensor mask, str activation, float? alpha=None) -> Tensor");
 }

@@ -70,6 +70,11 @@ inline at::Tensor rows_reshape(const at::Tensor& t, int64_t m, int64_t n) {
   return t.dim() == 2 ? t : t.reshape({m, n});
 }
 
+// Checks `save` (csrc/save_policy.h) for the activation: unknown policies,
+// "mask" / "output" where the activation cannot serve them.
+void check_save_policy(const char* op, c10::string_view activation, std::optional<double> alpha,
+                       c10::string_view save);
+
 // Output shape [..., N] for input [..., K].
 std::vector<int64_t> linear_out_shape(const at::Tensor& input, int64_t n);
 
@@ -87,7 +92,8 @@ struct OpImpls {
 
   static at::Tensor linear_act(const at::Tensor& input, const at::Tensor& weight,
                                const std::optional<at::Tensor>& bias, c10::string_view activation,
-                               std::optional<double> alpha) {
+                               std::optional<double> alpha, c10::string_view save) {
+    check_save_policy("linear_act", activation, alpha, save);
     return std::get<0>(
         forward_impl("linear_act", input, weight, bias, activation, alpha, /*save=*/false));
   }

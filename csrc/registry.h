@@ -37,6 +37,9 @@ struct Activation {
   // evaluate (kAnyOrder: all) and the first that is identically 0 (0: none).
   int max_order = 1;
   int zero_from_order = 0;
+  // save="mask": the derivative's two values (kernels/activations.h: kMask)
+  bool mask = false;
+  double (*mask_slope)(bool on, double alpha) = nullptr;
   bool builtin = false;
   // What defines it: for a plugin, its definition's hash (registering the same
   // name again with the same origin is a no-op, with another one an error).
@@ -61,6 +64,8 @@ Activation activation_of(bool builtin, std::string origin) {
   a.rowwise = Op::kRowwise;
   a.max_order = max_derivative_order<Op>();
   a.zero_from_order = Op::kZeroFromOrder;
+  a.mask = Op::kMask;
+  a.mask_slope = &Op::mask_slope;
   a.builtin = builtin;
   a.origin = std::move(origin);
   return a;

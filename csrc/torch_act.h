@@ -17,10 +17,13 @@
 namespace torch_act {
 
 // act(input @ weight.T + bias); input [..., K], weight [N, K], bias [N] -> [..., N].
+// save: what backward keeps -- "auto", "mask", "output", "input" or
+// "recompute" (docs/memory.md).
 at::Tensor linear_act(const at::Tensor& input, const at::Tensor& weight,
                       const std::optional<at::Tensor>& bias = std::nullopt,
                       const std::string& activation = "identity",
-                      std::optional<double> alpha = std::nullopt);
+                      std::optional<double> alpha = std::nullopt,
+                      const std::string& save = "auto");
 
 // A stack of L linear+activation layers as one op with one autograd node:
 // h_0 = input, h_{i+1} = act_i(h_i @ weights[i].T + biases[i]); returns h_L.

@@ -51,6 +51,9 @@ struct LinearOptions {
   // the activation's parameter (leaky_relu slope, elu alpha, softplus beta);
   // std::nullopt: its default
   TORCH_ARG(std::optional<double>, alpha) = std::nullopt;
+  // what backward keeps: "auto", "mask", "output", "input", "recompute"
+  // (docs/memory.md)
+  TORCH_ARG(std::string, save) = "auto";
 };
 
 // act(input @ weight.T + bias) as one fused op.  input [..., in] -> [..., out].
@@ -72,6 +75,8 @@ class LinearImpl : public torch::nn::Cloneable<LinearImpl> {
       // messages (an empty tensor: nothing is computed).
       torch::NoGradGuard no_grad;
       torch_act::activation(torch::empty({0}), options.activation(), options.alpha());
+      torch_act::linear_act(torch::empty({0, 1}), torch::empty({1, 1}), std::nullopt,
+                            options.activation(), options.alpha(), options.save());
     }
     weight = register_parameter(
         "weight", torch::empty({options.out_features(), options.in_features()}));
@@ -100,13 +105,14 @@ class LinearImpl : public torch::nn::Cloneable<LinearImpl> {
            << ", out_features=" << options.out_features() << ", bias=" << options.bias()
            << ", activation=" << options.activation();
     if (options.alpha().has_value()) stream << ", alpha=" << *options.alpha();
+    if (options.save() != "auto") stream << ", save=" << options.save();
     stream << ")";
   }
 
   torch::Tensor forward(const torch::Tensor& input) {
     return torch_act::linear_act(
         input, weight, bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt,
-        options.activation(), options.alpha());
+        options.activation(), options.alpha(), options.save());
   }
 
   LinearOptions options;

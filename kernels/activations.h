@@ -66,6 +66,12 @@ struct ActivationBase {
   // kZeroFromOrder is the first k with D_k == 0 almost everywhere (relu: 2,
   // tanh: 4, since act' = 1 - y^2 is a polynomial in y), 0 when none is.
   static constexpr int kZeroFromOrder = 0;
+  // save="mask" (csrc/save_policy.h): an activation whose derivative takes two
+  // values, mask_slope(true, a) and mask_slope(false, a), sets kMask; the
+  // forward then keeps one bit per element, set where backward(1, s, a) is not
+  // the off value, and the backward multiplies g by the slope of its bit.
+  static constexpr bool kMask = false;
+  static double mask_slope(bool, double) { return 0.0; }
 };
 
 
@@ -131,6 +137,8 @@ struct Relu : ActivationBase {
   // as threshold_backward: y <= 0 -> 0
   template <class T> TA_HD static T backward(T g, T y, T) { return where(y <= T(0), T(0), g); }
   static constexpr int kZeroFromOrder = 2;  // act' is piecewise constant
+  static constexpr bool kMask = true;
+  static double mask_slope(bool on, double) { return on ? 1.0 : 0.0; }
 };
 
 struct LeakyRelu : ActivationBase {
@@ -144,6 +152,8 @@ struct LeakyRelu : ActivationBase {
   // s is y (a >= 0) or z (a < 0): either way s > 0 <=> z > 0
   template <class T> TA_HD static T backward(T g, T s, T a) { return where(s > T(0), g, g * a); }
   static constexpr int kZeroFromOrder = 2;  // act' is piecewise constant
+  static constexpr bool kMask = true;
+  static double mask_slope(bool on, double a) { return on ? 1.0 : a; }
 };
 
 struct Sigmoid : ActivationBase {
@@ -389,6 +399,8 @@ struct Relu6 : ActivationBase {
     return where(y <= T(0), T(0), where(y >= T(6), T(0), g));
   }
   static constexpr int kZeroFromOrder = 2;  // act' is piecewise constant
+  static constexpr bool kMask = true;
+  static double mask_slope(bool on, double) { return on ? 1.0 : 0.0; }
 };
 
 struct Hardsigmoid : ActivationBase {
@@ -405,6 +417,8 @@ struct Hardsigmoid : ActivationBase {
     return where(y > T(0), where(y < T(1), g * T(1.0 / 6.0), T(0)), T(0));
   }
   static constexpr int kZeroFromOrder = 2;  // act' is piecewise constant
+  static constexpr bool kMask = true;
+  static double mask_slope(bool on, double) { return on ? 1.0 / 6.0 : 0.0; }
 };
 
 struct Selu : ActivationBase {

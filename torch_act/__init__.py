@@ -25,7 +25,7 @@ from . import _C  # noqa: E402  (links against libtorch_act.so)
 ActivationSpec = _namedtuple(
     "ActivationSpec",
     ["name", "has_alpha", "default_alpha", "saves", "rowwise", "formula", "reference", "builtin",
-     "origin", "alpha_nonzero", "cpu_isas", "cuda", "max_order", "zero_from_order"],
+     "origin", "alpha_nonzero", "cpu_isas", "cuda", "max_order", "zero_from_order", "mask"],
 )
 
 

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from . import ACTIVATIONS
+from .ops import _save_kind
 
 __all__: List[str] = []
 
@@ -118,12 +119,14 @@ def _layer(info, x, xd, w, wd, b, bd, activation, alpha, want_pre):
 
 
 @torch.library.register_vmap("torch_act::linear_act")
-def _linear_act_vmap(info, in_dims, input, weight, bias=None, activation="identity", alpha=None):
+def _linear_act_vmap(info, in_dims, input, weight, bias=None, activation="identity", alpha=None, save="auto"):
+    # (below vmap no graph is recorded: `save` is checked, and has nothing to keep)
     xd, wd, bd = in_dims[0], in_dims[1], in_dims[2] if bias is not None else None
     if xd is None and wd is None and bd is None:
-        return _ops.linear_act(input, weight, bias, activation, alpha), None
+        return _ops.linear_act(input, weight, bias, activation, alpha, save), None
     if wd is None and bd is None:
-        return _ops.linear_act(input.movedim(xd, 0), weight, bias, activation, alpha), 0
+        return _ops.linear_act(input.movedim(xd, 0), weight, bias, activation, alpha, save), 0
+    _save_kind("linear_act", activation, alpha, save)
     y, _ = _layer(info, input, xd, weight, wd, bias, bd, activation, alpha, want_pre=False)
     return y, 0
 
@@ -173,6 +176,19 @@ def _linear_act_bwd_vmap(info, in_dims, grad_out, input, weight, saved, activati
         outs.append(t if t is not None else grad_out.new_empty((0,)))
         dims.append(0 if t is not None else None)
     return tuple(outs), tuple(dims)
+
+
+# ---------------------------------------------------------------- save="mask"
+@torch.library.register_vmap("torch_act::_act_mask")
+def _act_mask_vmap(info, in_dims, saved, activation, alpha=None):
+    # bits pack the last (feature) dim: the batch dim goes first
+    return _ops._act_mask(saved.movedim(in_dims[0], 0), activation, alpha), 0
+
+
+@torch.library.register_vmap("torch_act::_mask_grad")
+def _mask_grad_vmap(info, in_dims, grad_out, mask, activation, alpha=None):
+    B = info.batch_size
+    return _ops._mask_grad(_front(grad_out, in_dims[0], B), _front(mask, in_dims[1], B), activation, alpha), 0
 
 
 # ---------------------------------------------------------------- mlp

@@ -195,6 +195,22 @@ def _activation_bwd_strategy(op_schema):
     return _expand(op_schema, rows, 1)
 
 
+def _act_mask_strategy(op_schema):
+    # the bits pack the last dim: shard the leading ones only
+    from torch.distributed.tensor import Replicate, Shard
+    nd = _arg(op_schema, 0, "saved").ndim
+    rows = [[Replicate(), Replicate()]] + [[Shard(d), Shard(d)] for d in range(nd - 1)]
+    return _expand(op_schema, rows, 1)
+
+
+def _mask_grad_strategy(op_schema):
+    from torch.distributed.tensor import Partial, Replicate, Shard
+    nd = _arg(op_schema, 0, "grad_out").ndim
+    rows = [[Replicate()] * 3] + [[Shard(d)] * 3 for d in range(nd - 1)]
+    rows.append([Partial(), Partial(), Replicate()])  # linear in grad_out
+    return _expand(op_schema, rows, 1)
+
+
 def _mlp_rows(x, tensors_after_x, outputs):
     """Rows for the mlp ops: replicate, or x Shard(d) on a leading dim with every
     weight/bias Replicate.  ``outputs``: for each output, 'batch' (follows x),
@@ -341,7 +357,7 @@ def _row_parallel_rule(cls, func, types, args, kwargs):
     DTensor dispatch, with the strategies above."""
     from torch.distributed.tensor import DTensor, Partial, Replicate
 
-    x, w, b, name, alpha = _bind(func, args, kwargs)
+    x, w, b, name, alpha = _bind(func, args, kwargs)[:5]
     _act(name)
     if (_is_linear(name) or not isinstance(x, DTensor) or not isinstance(w, DTensor)
             or not _k_sharded(w)):
@@ -365,7 +381,9 @@ def _torch_ops():
 
 # name -> (strategy, index of the first non-tensor argument, its keyword names)
 _STRATEGIES = {
-    "linear_act": (_linear_act_strategy, 3, ["activation", "alpha"]),
+    "linear_act": (_linear_act_strategy, 3, ["activation", "alpha", "save"]),
+    "_act_mask": (_act_mask_strategy, 1, ["activation", "alpha"]),
+    "_mask_grad": (_mask_grad_strategy, 2, ["activation", "alpha"]),
     "_linear_act_fwd": (_linear_act_fwd_strategy, 3, ["activation", "alpha"]),
     "_linear_act_bwd": (_linear_act_bwd_strategy, 4, ["activation", "alpha", "output_mask"]),
     "activation": (_activation_strategy, 1, ["activation", "alpha"]),

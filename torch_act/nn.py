@@ -17,6 +17,7 @@ from torch import Tensor
 
 from . import ACTIVATIONS
 from . import _dropin
+from .ops import _save_kind
 
 
 _linear_act_op = torch.ops.torch_act.linear_act.default
@@ -80,29 +81,36 @@ class Linear(torch.nn.Linear):
         alpha: Optional[float] = None,
         device=None,
         dtype=None,
+        save: str = "auto",
     ) -> None:
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
         self.activation = _check_name(activation)
         self.alpha = None if alpha is None else float(alpha)
+        self.save = save
+        _save_kind("Linear", self.activation, self.alpha, save)  # checks the policy
 
     @classmethod
-    def from_linear(cls, linear: torch.nn.Linear, activation: str = "identity", alpha: Optional[float] = None):
+    def from_linear(cls, linear: torch.nn.Linear, activation: str = "identity", alpha: Optional[float] = None,
+                    save: str = "auto"):
         """A torch_act Linear sharing ``linear``'s parameters (no copy)."""
         if not isinstance(linear, torch.nn.Linear):
             raise TypeError(f"from_linear expects a torch.nn.Linear, got {type(linear).__name__}")
         w = linear.weight
         new = cls(linear.in_features, linear.out_features, bias=linear.bias is not None,
-                  activation=activation, alpha=alpha, device="meta", dtype=w.dtype)
+                  activation=activation, alpha=alpha, device="meta", dtype=w.dtype, save=save)
         new.weight = linear.weight
         new.bias = linear.bias
         return new
 
     def forward(self, input: Tensor) -> Tensor:
-        return _linear_act_op(input, _param(self, "weight"), _param(self, "bias"), self.activation, self.alpha)
+        return _linear_act_op(input, _param(self, "weight"), _param(self, "bias"), self.activation, self.alpha,
+                              self.__dict__.get("save", "auto"))
 
     def extra_repr(self) -> str:
         s = super().extra_repr() + f", activation={self.activation}"
-        return s + (f", alpha={self.alpha}" if self.alpha is not None else "")
+        s += f", alpha={self.alpha}" if self.alpha is not None else ""
+        save = self.__dict__.get("save", "auto")
+        return s + (f", save={save!r}" if save != "auto" else "")
 
 
 class MLP(torch.nn.Module):
@@ -113,7 +121,8 @@ class MLP(torch.nn.Module):
     ``self.layers`` (state_dict keys ``layers.0.weight``, ``layers.0.bias``, ...).
     """
 
-    def __init__(self, sizes, activations, bias: bool = True, alphas=None, device=None, dtype=None):
+    def __init__(self, sizes, activations, bias: bool = True, alphas=None, device=None, dtype=None,
+                 save: str = "auto"):
         super().__init__()
         sizes = list(sizes)
         if len(sizes) < 2:
@@ -127,12 +136,13 @@ class MLP(torch.nn.Module):
         if len(alphas) != len(activations):
             raise ValueError(f"MLP: need one alpha per layer ({len(activations)}), got {len(alphas)}")
         self.layers = torch.nn.ModuleList(
-            Linear(sizes[i], sizes[i + 1], bias=bias, activation=a, alpha=al, device=device, dtype=dtype)
+            Linear(sizes[i], sizes[i + 1], bias=bias, activation=a, alpha=al, device=device, dtype=dtype,
+                   save=save)
             for i, (a, al) in enumerate(zip(activations, alphas))
         )
 
     @classmethod
-    def from_linears(cls, linears, activations, alphas=None):
+    def from_linears(cls, linears, activations, alphas=None, save: str = "auto"):
         """An MLP sharing the parameters of a sequence of ``nn.Linear`` layers."""
         linears = list(linears)
         if not linears:
@@ -150,7 +160,7 @@ class MLP(torch.nn.Module):
         new = cls.__new__(cls)
         torch.nn.Module.__init__(new)
         new.layers = torch.nn.ModuleList(
-            Linear.from_linear(l, activation=a, alpha=al) for l, a, al in zip(linears, activations, alphas)
+            Linear.from_linear(l, activation=a, alpha=al, save=save) for l, a, al in zip(linears, activations, alphas)
         )
         return new
 
@@ -159,11 +169,20 @@ class MLP(torch.nn.Module):
         # the document's tiny Net the generic attribute lookups of
         # ``[l.weight for l in self.layers]`` x4 cost as much as the op.
         weights, biases, acts, alphas = [], [], [], []
+        chain = False
         for layer in self._modules["layers"]._modules.values():
             weights.append(_param(layer, "weight"))
             biases.append(_param(layer, "bias"))
             acts.append(layer.activation)
             alphas.append(layer.alpha)
+            chain = chain or layer.__dict__.get("save", "auto") != "auto"
+        if chain:
+            # a saved-tensor policy other than "auto": one linear_act per layer,
+            # each keeping what its policy says (the mlp op keeps each hidden
+            # output once, as the next layer's input: "auto")
+            for layer in self._modules["layers"]._modules.values():
+                input = layer(input)
+            return input
         return _mlp_op(input, weights, biases, acts, alphas)
 
 

@@ -122,11 +122,74 @@ def _out_shape(input: Tensor, n) -> tuple:
 
 
 # ----------------------------------------------------------------- fake kernels
+SAVE_POLICIES = ("auto", "mask", "output", "input", "recompute")
+
+
+def _save_kind(op: str, name: str, alpha: Optional[float], save: str) -> str:
+    """What backward keeps under policy ``save`` (csrc/save_policy.h: resolve_save):
+    "nothing", "output", "input", "mask" or "recompute"; raises ValueError as the op."""
+    if save not in SAVE_POLICIES:
+        raise ValueError(f"{op}: unknown save policy '{save}'; expected one of: {', '.join(SAVE_POLICIES)}")
+    spec, _ = _act(op, name, alpha)
+    if spec.saves == "nothing":
+        return "nothing"
+    uses_y = _uses_output(name, alpha)
+    if save == "auto":
+        return "mask" if spec.mask else "output" if uses_y else "input"
+    if save == "mask" and not spec.mask:
+        _no_mask(op, name)
+    if save == "output" and not uses_y:
+        raise ValueError(f"{op}: save='output' needs an activation whose backward reads its output, "
+                         f"but {name}'s reads the pre-activation; use save='input' or save='recompute'")
+    return save
+
+
 @torch.library.register_fake("torch_act::linear_act")
-def _linear_act_fake(input, weight, bias=None, activation="identity", alpha=None):
+def _linear_act_fake(input, weight, bias=None, activation="identity", alpha=None, save="auto"):
     _act("linear_act", activation, alpha)
+    _save_kind("linear_act", activation, alpha, save)
     _check_linear("linear_act", input, weight, bias)
     return input.new_empty(_out_shape(input, weight.shape[0]))
+
+
+def _mask_shape(shape) -> tuple:
+    return (*shape[:-1], (shape[-1] + 7) // 8)
+
+
+def _no_mask(op, name):
+    with_mask = ", ".join(n for n, s in ACTIVATIONS.items() if s.mask)
+    raise ValueError(f"{op}: save='mask' needs an activation whose derivative takes two values "
+                     f"({with_mask}), but {name}'s does not; use save='recompute' (or "
+                     "'input'/'output') for it")
+
+
+def _check_mask_act(op, name, alpha):
+    spec, _ = _act(op, name, alpha)
+    if not spec.mask:
+        _no_mask(op, name)
+
+
+@torch.library.register_fake("torch_act::_act_mask")
+def _act_mask_fake(saved, activation, alpha=None):
+    op = "_act_mask"
+    _check_mask_act(op, activation, alpha)
+    _check_float(op, "saved", saved)
+    torch._check(saved.dim() >= 1, lambda: f"{op}: saved must have at least 1 dimension [..., N], got a 0-d tensor")
+    return saved.new_empty(_mask_shape(saved.shape), dtype=torch.uint8)
+
+
+@torch.library.register_fake("torch_act::_mask_grad")
+def _mask_grad_fake(grad_out, mask, activation, alpha=None):
+    op = "_mask_grad"
+    _check_mask_act(op, activation, alpha)
+    _check_float(op, "grad_out", grad_out)
+    torch._check(grad_out.dim() >= 1, lambda: f"{op}: grad_out must have at least 1 dimension [..., N], got a 0-d tensor")
+    torch._check(mask.dtype == torch.uint8, lambda: f"{op}: mask must be uint8 (the bits _act_mask packs), got {mask.dtype}")
+    torch._check(mask.device == grad_out.device,
+                 lambda: f"{op}: mask must be on grad_out's device ({grad_out.device}), got {mask.device}")
+    want = _mask_shape(grad_out.shape)
+    torch._check(tuple(mask.shape) == want, lambda: f"{op}: mask must have shape {list(want)}, got {list(mask.shape)}")
+    return torch.empty_like(grad_out)
 
 
 @torch.library.register_fake("torch_act::_linear_act_fwd")
@@ -320,14 +383,19 @@ def linear_act(
     bias: Optional[Tensor] = None,
     activation: str = "identity",
     alpha: Optional[float] = None,
+    save: str = "auto",
 ) -> Tensor:
     """``act(input @ weight.T + bias)`` in one fused op.
 
     input ``[..., K]``, weight ``[N, K]`` (the ``nn.Linear`` layout), bias ``[N]``
     -> ``[..., N]``.  ``alpha`` is the activation's parameter (leaky_relu slope,
-    elu alpha, softplus beta); ``None`` means its default.
+    elu alpha, softplus beta); ``None`` means its default.  ``save`` chooses what
+    backward keeps (docs/memory.md): ``"auto"`` (default: the least memory that
+    costs no extra GEMM), ``"mask"`` (one bit per element, for relu, leaky_relu,
+    relu6, hardsigmoid), ``"output"``, ``"input"`` or ``"recompute"`` (one more
+    GEMM in backward, nothing but the GEMM's operands kept).
     """
-    return _ops.linear_act(input, weight, bias, activation, alpha)
+    return _ops.linear_act(input, weight, bias, activation, alpha, save)
 
 
 def activation(input: Tensor, activation: str, alpha: Optional[float] = None) -> Tensor:

@@ -41,6 +41,7 @@ PYBIND11_MODULE(_C, m) {
       d["builtin"] = e->builtin;
       d["origin"] = e->origin;
       d["alpha_nonzero"] = e->alpha_nonzero;
+      d["mask"] = e->mask;  // save="mask" serves it (a two-valued derivative)
       // higher derivatives (kernels/activations.h: D_k): None = every order
       d["max_order"] = e->max_order >= torch_act::kAnyOrder || e->rowwise != torch_act::Rowwise::None
                            ? py::object(py::none())

@@ -64,6 +64,14 @@ void activation_deriv(const at::Tensor& g, const at::Tensor& s, const KernelSet&
 // How many distinct threads one at::parallel_for of ours runs on right now
 // (at most at::get_num_threads()): 1 means the kernels cannot use threads,
 // e.g. a build without OpenMP where ATen's backend needs it.  For the tests.
+// save="mask": bits [M, ceil(N/8)] uint8 from the saved rows s [M, N]
+// (contiguous; y or z as the activation saves), and dz = g * slope(bit)
+// (g, out [M, N] contiguous; on / off: the activation's mask_slope).
+void mask_pack(const at::Tensor& s, const KernelSet& act, double alpha, double off,
+               const at::Tensor& bits);
+void mask_grad(const at::Tensor& g, const at::Tensor& bits, double on, double off,
+               const at::Tensor& out);
+
 int64_t parallel_width();
 
 // Bytes of kernel scratch the calling thread holds between calls (bounded:

@@ -189,3 +189,37 @@ constexpr auto deriv_of() {
   else
     return decltype(&deriv_fn<Op>)(nullptr);
 }
+
+// ------------------------------------------------------ save="mask" bits
+// One bit per element (8 to a byte, row r at bits + r * ldb): the derivative
+// backward(1, s) evaluated as vectors, then compared lane by lane with the
+// off slope.  Bandwidth-bound: one read of s, n / 8 bytes written per row.
+template <class Op, class V>
+void mask_rows_t(const void* s, DT sdt, int64_t lds, int64_t rows, int64_t n, double alpha,
+                 double off, uint8_t* bits, int64_t ldb) {
+  constexpr int W = V::W;
+  using S = typename V::Scalar;
+  const V a = V(alpha), one = V(1.0);
+  const S o = S(off);
+  alignas(64) S buf[W];
+  for (int64_t r = 0; r < rows; ++r) {
+    uint8_t* b = bits + r * ldb;
+    for (int64_t j = 0; j < (n + 7) / 8; ++j) b[j] = 0;
+    for (int64_t j = 0; j < n; j += W) {
+      const int nv = int(imin(W, n - j));
+      const V d = Op::backward(one, load_any<V>(s, sdt, r * lds + j, nv), a);
+      store_n(buf, d, W);
+      for (int l = 0; l < nv; ++l)
+        b[(j + l) >> 3] |= uint8_t(buf[l] != o) << ((j + l) & 7);
+    }
+  }
+}
+
+template <class Op>
+void mask_rows_fn(const void* s, DT sdt, int64_t lds, int64_t rows, int64_t n, double alpha,
+                  double off, uint8_t* bits, int64_t ldb) {
+  if (sdt == DT::F64)
+    mask_rows_t<Op, VecD>(s, sdt, lds, rows, n, alpha, off, bits, ldb);
+  else
+    mask_rows_t<Op, VecF>(s, sdt, lds, rows, n, alpha, off, bits, ldb);
+}

@@ -132,6 +132,11 @@ struct ActKernels {
   // activations.
   void (*deriv)(int32_t order, const void* g, const void* s, DT dt, int64_t n, double alpha,
                 void* out);
+  // save="mask" (null unless the functor sets kMask): for `rows` rows of n
+  // saved values s (row stride lds, dtype sdt), bit j of row r (byte
+  // bits[r * ldb + j / 8], bit j % 8) = backward(1, s[r][j], alpha) != off.
+  void (*mask_rows)(const void* s, DT sdt, int64_t lds, int64_t rows, int64_t n, double alpha,
+                    double off, uint8_t* bits, int64_t ldb);
 };
 
 // What one ISA path provides independently of the activation.

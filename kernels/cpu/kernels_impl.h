@@ -78,12 +78,21 @@ constexpr auto glu_gemm_task_of() {
     return decltype(&gemm_task_fn<Op>)(nullptr);
 }
 
+// save="mask": bit packing for functors with a two-valued derivative.
+template <class Op>
+constexpr auto mask_rows_of() {
+  if constexpr (Op::kMask && Op::kRowwise == Rowwise::None)
+    return &mask_rows_fn<Op>;
+  else
+    return decltype(&mask_rows_fn<acts::Relu>)(nullptr);
+}
+
 // The activation-dependent kernels of this ISA path for functor Op.
 template <class Op>
 constexpr ActKernels kActKernels = {
     gemm_task_fn<FwdOp<Op>>, direct_rows_fn<FwdOp<Op>>, act_forward_fn<FwdOp<Op>>,
     dz_rows_fn<Op>,          small_bwd_rows_fn<Op>,     glu_gemm_task_of<Op>(),
-    deriv_of<Op>(),
+    deriv_of<Op>(),          mask_rows_of<Op>(),
 };
 
 }  // namespace

@@ -604,5 +604,72 @@ void activation_deriv(const at::Tensor& g, const at::Tensor& s, const KernelSet&
   });
 }
 
+// ------------------------------------------------------------ save="mask"
+// bits [M, ceil(N/8)] from the saved rows s [M, N] (contiguous): the active
+// ISA's mask_rows kernel over row blocks.
+void mask_pack(const at::Tensor& s, const KernelSet& act, double alpha, double off,
+               const at::Tensor& bits) {
+  const KernelTable* kt = active_kernels();
+  const ActKernels* ak = act_kernels(kt, act);
+  TORCH_CHECK(ak->mask_rows != nullptr, "torch_act: activation '", act.name,
+              "' has no mask kernel on the CPU path '", kt->name, "'");
+  const int64_t M = s.size(0), N = s.size(1), nb = bits.size(1);
+  if (M == 0 || N == 0) return;
+  const DT dt = to_dt(s.scalar_type());
+  const int64_t es = dt_size(dt);
+  const char* sp = static_cast<const char*>(s.const_data_ptr());
+  uint8_t* bp = bits.data_ptr<uint8_t>();
+  maybe_parallel(M, std::max<int64_t>(1, 16384 / N), M * N * 4, [&](int64_t r0, int64_t r1) {
+    ak->mask_rows(sp + r0 * N * es, dt, N, r1 - r0, N, alpha, off, bp + r0 * nb, nb);
+  });
+}
+
+namespace {
+// dz = g * slope(bit): exactly what the functor's backward gives for a
+// two-valued derivative (a slope of 1 passes g through, 0 gives +0).
+template <class T, class C>
+void mask_grad_t(const T* g, const uint8_t* bits, int64_t M, int64_t N, int64_t nb, double on,
+                 double off, T* out) {
+  const C son = C(on), soff = C(off);
+  const bool pass_on = on == 1.0, zero_off = off == 0.0;
+  maybe_parallel(M, std::max<int64_t>(1, 16384 / std::max<int64_t>(N, 1)), M * N * 2,
+                 [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* gr = g + r * N;
+      const uint8_t* br = bits + r * nb;
+      T* o = out + r * N;
+      for (int64_t j = 0; j < N; ++j) {
+        const bool bit = (br[j >> 3] >> (j & 7)) & 1;
+        const C gv = C(gr[j]);
+        o[j] = bit ? (pass_on ? gr[j] : T(gv * son)) : (zero_off ? T(C(0)) : T(gv * soff));
+      }
+    }
+  });
+}
+}  // namespace
+
+void mask_grad(const at::Tensor& g, const at::Tensor& bits, double on, double off,
+               const at::Tensor& out) {
+  const int64_t M = g.size(0), N = g.size(1), nb = bits.size(1);
+  if (M == 0 || N == 0) return;
+  const uint8_t* bp = bits.const_data_ptr<uint8_t>();
+  switch (g.scalar_type()) {
+    case at::kFloat:
+      mask_grad_t<float, float>(g.const_data_ptr<float>(), bp, M, N, nb, on, off, out.data_ptr<float>());
+      break;
+    case at::kDouble:
+      mask_grad_t<double, double>(g.const_data_ptr<double>(), bp, M, N, nb, on, off, out.data_ptr<double>());
+      break;
+    case at::kBFloat16:
+      mask_grad_t<at::BFloat16, float>(g.const_data_ptr<at::BFloat16>(), bp, M, N, nb, on, off,
+                                       out.data_ptr<at::BFloat16>());
+      break;
+    default:
+      mask_grad_t<at::Half, float>(g.const_data_ptr<at::Half>(), bp, M, N, nb, on, off,
+                                   out.data_ptr<at::Half>());
+      break;
+  }
+}
+
 }  // namespace cpu
 }  // namespace torch_act
