@@ -30,7 +30,8 @@ def add_arguments(p):
                    help="comma list of: net, mlp (transformer MLP), glu (LLaMA-style gated MLP), pinn (a physics-informed "
                         "network's training step, fp32), square (2048^3), "
                         "peak (GEMM peak), lce (linear + cross-entropy 4096x1024->32000: time and peak memory, "
-                        "one process per contender; slow, not in the default list)")
+                        "one process per contender; slow, not in the default list), save (saved-tensor policies: bytes kept "
+                        "per layer and fwd+bwd time per policy; not in the default list)")
     p.add_argument("--dtypes", default="float32,bfloat16", help="comma list of float32,bfloat16")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per case (default 5)")
     p.add_argument("--min-time", type=float, default=0.2, help="seconds per contender per round")
@@ -274,6 +275,11 @@ def run(args):
 
         lce = bench_lce.run([str(d).replace("torch.", "") for d in dtypes], args.rounds if not args.quick else 1,
                             args.threads, quick=args.quick)
+    save = []
+    if "save" in cases_wanted:
+        from . import bench_save
+
+        save = bench_save.run([str(d).replace("torch.", "") for d in dtypes], rounds, args.min_time, quick=args.quick)
     peak_row = None
     if "peak" in cases_wanted:
         peak, how = peak_gflops_per_core()
@@ -290,10 +296,10 @@ def run(args):
               f"{100 * micro['microkernel_gflops'] / micro['fma_loop_gflops']:.1f}% of the FMA-loop peak "
               f"{micro['fma_loop_gflops']:.1f}, {100 * micro['microkernel_gflops'] / peak:.1f}% of theoretical {peak:.0f}")
         print(f"GEMM {n}^3 fp32, {threads} threads: torch_act {g:.1f} GFLOP/s, eager {ge:.1f} GFLOP/s")
-    return rows, peak_row, lce
+    return rows, peak_row, lce, save
 
 
-def to_markdown(rows, peak_row, args, lce=()):
+def to_markdown(rows, peak_row, args, lce=(), save=()):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out = ["# torch_act CPU benchmark results", "",
            f"- date: {now}",
@@ -320,13 +326,17 @@ def to_markdown(rows, peak_row, args, lce=()):
         from . import bench_lce
 
         out += bench_lce.markdown(lce)
+    if save:
+        from . import bench_save
+
+        out += bench_save.markdown(save)
     return "\n".join(out) + "\n"
 
 
 def main(args):
-    rows, peak_row, lce = run(args)
+    rows, peak_row, lce, save = run(args)
     if args.markdown:
-        md = to_markdown(rows, peak_row, args, lce)
+        md = to_markdown(rows, peak_row, args, lce, save)
         with open(args.markdown, "w") as f:
             f.write(md)
         print(f"wrote {args.markdown}")

@@ -195,18 +195,31 @@ def _activation_bwd_strategy(op_schema):
     return _expand(op_schema, rows, 1)
 
 
+def _bits_shardable(op_schema, t):
+    """The bits of save="mask" pack the last dim 8 to a byte: a shard of it packs
+    into whole bytes of the global bit tensor when every shard has a multiple of
+    8 elements (N divisible by 8 x the mesh size)."""
+    mesh = op_schema.get_mesh_from_args(validate=False)
+    return t.shape[-1] % (8 * mesh.size()) == 0
+
+
 def _act_mask_strategy(op_schema):
-    # the bits pack the last dim: shard the leading ones only
     from torch.distributed.tensor import Replicate, Shard
-    nd = _arg(op_schema, 0, "saved").ndim
+    s = _arg(op_schema, 0, "saved")
+    nd = s.ndim
     rows = [[Replicate(), Replicate()]] + [[Shard(d), Shard(d)] for d in range(nd - 1)]
+    if _bits_shardable(op_schema, s):
+        rows.append([Shard(nd - 1), Shard(nd - 1)])
     return _expand(op_schema, rows, 1)
 
 
 def _mask_grad_strategy(op_schema):
     from torch.distributed.tensor import Partial, Replicate, Shard
-    nd = _arg(op_schema, 0, "grad_out").ndim
+    g = _arg(op_schema, 0, "grad_out")
+    nd = g.ndim
     rows = [[Replicate()] * 3] + [[Shard(d)] * 3 for d in range(nd - 1)]
+    if _bits_shardable(op_schema, g):
+        rows.append([Shard(nd - 1)] * 3)
     rows.append([Partial(), Partial(), Replicate()])  # linear in grad_out
     return _expand(op_schema, rows, 1)
 

@@ -12,6 +12,8 @@ def markdown(builtin_only=True):
             continue
         alpha = f"{s.default_alpha:g}" if s.has_alpha else "–"
         saves = "row output" if s.rowwise else s.saves.replace("_", " ")
+        if s.mask:
+            saves += "; 1 bit with save=\"mask\" (auto)"
         rows.append(f"| `{name}` | {s.formula} | {alpha} | {saves} | `{s.reference}` |")
     return "\n".join(rows)
 

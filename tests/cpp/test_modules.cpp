@@ -102,6 +102,29 @@ TEST(Linear, ForwardBackwardMatchLinearPlusActivation) {
   }
 }
 
+TEST(Linear, SavePoliciesGiveTheSameGradients) {
+  // save= chooses what backward keeps (docs/memory.md); the gradients do not change
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {"relu", {"auto", "mask", "output", "input", "recompute"}},
+      {"gelu", {"auto", "input", "recompute"}},
+      {"sigmoid", {"auto", "output", "input", "recompute"}}};
+  for (const auto& [name, policies] : cases) {
+    std::vector<torch::Tensor> ref;
+    for (const auto& save : policies) {
+      SCOPED_TRACE(name + " save=" + save);
+      torch::manual_seed(5);
+      tnn::Linear fc(tnn::LinearOptions(7, 9).activation(name).save(save));
+      const auto x = torch::randn({4, 7}, torch::requires_grad());
+      fc(x).pow(2).sum().backward();
+      std::vector<torch::Tensor> got = {x.grad(), fc->weight.grad(), fc->bias.grad()};
+      if (ref.empty()) ref = got;
+      for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(torch::equal(got[i], ref[i]));
+    }
+  }
+  EXPECT_THROW(tnn::Linear(tnn::LinearOptions(3, 4).activation("gelu").save("mask")), c10::ValueError);
+  EXPECT_THROW(tnn::Linear(tnn::LinearOptions(3, 4).activation("relu").save("bits")), c10::ValueError);
+}
+
 TEST(Linear, CloneIsDeep) {
   tnn::Linear fc(tnn::LinearOptions(3, 2).activation("elu").alpha(0.5));
   auto copy = std::dynamic_pointer_cast<tnn::LinearImpl>(fc->clone());
