@@ -152,7 +152,9 @@ SaveKind resolve_save(const char* op, const Activation& act, double a, c10::stri
                     "'; expected one of: auto, mask, output, input, recompute");
   if (act.saves == Saves::Nothing) return SaveKind::Nothing;  // the identity keeps nothing
   const bool uses_y = act.backward_uses_output(a);
-  if (p == "auto") return act.mask ? SaveKind::Mask : uses_y ? SaveKind::Output : SaveKind::Input;
+  // auto: no extra pass -- the mask's pack and expand passes cost 16-40% of a
+  // layer's fwd+bwd today (benchmarks/RESULTS.md), so it is asked for by name
+  if (p == "auto") return uses_y ? SaveKind::Output : SaveKind::Input;
   if (p == "mask") {
     check_mask_act(op, act);
     return SaveKind::Mask;

@@ -10,8 +10,8 @@
 //                leaky_relu, relu6, hardsigmoid); backward is g * slope(bit)
 //   "recompute"  nothing beyond what the GEMMs need (x, W, b): z is recomputed
 //                in backward by one more GEMM
-//   "auto"       the least memory that costs no extra GEMM: mask where the
-//                activation has one, else output or input as it reads
+//   "auto"       what costs no extra work: output or input as the derivative
+//                reads (the mask's two passes are not free yet: asked by name)
 // The identity keeps nothing under any policy.  The ops here: _act_mask
 // packs the bits, _mask_grad expands them into dz; both run the backend's
 // kernels (CPU: kernels/cpu/linear_act.cpp; CUDA: the ATen composite below,

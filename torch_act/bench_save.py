@@ -1,5 +1,6 @@
 """The ``save`` benchmark case: what each saved-tensor policy keeps per layer
-and what it costs in time, for one ``torch_act.nn.Linear`` layer.
+and what it costs in time, for one ``torch_act.nn.Linear`` layer (``"auto"``:
+the output or the pre-activation, as the derivative reads).
 
 Bytes kept: every tensor the layer's autograd node saves, seen through
 ``torch.autograd.graph.saved_tensors_hooks``, minus the layer's own input and
@@ -24,18 +25,19 @@ _EAGER = {"relu": F.relu, "leaky_relu": F.leaky_relu, "sigmoid": torch.sigmoid, 
 
 
 def _kept_bytes(fn, exclude):
+    """Bytes of the distinct storages fn's graph saves, beyond those of `exclude`
+    (the input and the parameters: views of them, e.g. eager's W.T, included)."""
     kept = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):
         fn()
-    ids = {id(t) for t in exclude}
+    skip = {t.untyped_storage().data_ptr() for t in exclude if t is not None}
     seen, total = set(), 0
     for t in kept:
-        if id(t) in ids or any(t is e for e in exclude):
+        ptr = t.untyped_storage().data_ptr()
+        if ptr in skip or ptr in seen:
             continue
-        key = (t.untyped_storage().data_ptr(), t.nbytes)
-        if key not in seen:
-            seen.add(key)
-            total += t.nbytes
+        seen.add(ptr)
+        total += t.untyped_storage().nbytes()
     return total
 
 
@@ -61,7 +63,8 @@ def run(dtypes, rounds=3, min_time=0.2, quick=False):
                 f_eager = _EAGER[act]
                 contenders = {"eager": lambda: f_eager(F.linear(x, w, b))}
                 contenders.update({p: (lambda lay=lay: lay(x)) for p, lay in layers.items()})
-                kept = {k: _kept_bytes(fn, (x, w, b)) for k, fn in contenders.items()}
+                params = [x] + [q for lay in layers.values() for q in lay.parameters()]
+                kept = {k: _kept_bytes(fn, params) for k, fn in contenders.items()}
 
                 def step(fn):
                     def go():
@@ -98,7 +101,7 @@ def _ok(act, policy):
 def markdown(rows):
     out = ["", "## Saved-tensor policies (`--cases save`): bytes kept per layer, fwd+bwd time", "",
            "Bytes kept: the layer's saved tensors (torch.autograd.graph.saved_tensors_hooks) beyond its input "
-           "and parameters. Time: forward+backward of one layer, median; vs eager = eager time / this; "
+           "and parameters (distinct storages). Time: forward+backward of one layer, median; vs eager = eager time / this; "
            "vs auto = auto's time / this (< 1: slower than auto).", "",
            "| dtype | layer | activation | save | bytes kept | time (us) | vs eager | vs auto |",
            "|---|---|---|---|---:|---:|---:|---:|"]

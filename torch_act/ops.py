@@ -135,7 +135,7 @@ def _save_kind(op: str, name: str, alpha: Optional[float], save: str) -> str:
         return "nothing"
     uses_y = _uses_output(name, alpha)
     if save == "auto":
-        return "mask" if spec.mask else "output" if uses_y else "input"
+        return "output" if uses_y else "input"
     if save == "mask" and not spec.mask:
         _no_mask(op, name)
     if save == "output" and not uses_y:

@@ -13,7 +13,7 @@ def markdown(builtin_only=True):
         alpha = f"{s.default_alpha:g}" if s.has_alpha else "–"
         saves = "row output" if s.rowwise else s.saves.replace("_", " ")
         if s.mask:
-            saves += "; 1 bit with save=\"mask\" (auto)"
+            saves += "; 1 bit with save=\"mask\""
         rows.append(f"| `{name}` | {s.formula} | {alpha} | {saves} | `{s.reference}` |")
     return "\n".join(rows)
 

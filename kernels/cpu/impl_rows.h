@@ -204,13 +204,28 @@ void mask_rows_t(const void* s, DT sdt, int64_t lds, int64_t rows, int64_t n, do
   alignas(64) S buf[W];
   for (int64_t r = 0; r < rows; ++r) {
     uint8_t* b = bits + r * ldb;
-    for (int64_t j = 0; j < (n + 7) / 8; ++j) b[j] = 0;
-    for (int64_t j = 0; j < n; j += W) {
-      const int nv = int(imin(W, n - j));
-      const V d = Op::backward(one, load_any<V>(s, sdt, r * lds + j, nv), a);
-      store_n(buf, d, W);
-      for (int l = 0; l < nv; ++l)
-        b[(j + l) >> 3] |= uint8_t(buf[l] != o) << ((j + l) & 7);
+    if constexpr (W % 8 == 0) {
+      // whole bytes per vector: each byte assembled in a register, stored once
+      for (int64_t j = 0; j < n; j += W) {
+        const int nv = int(imin(W, n - j));
+        const V d = Op::backward(one, load_any<V>(s, sdt, r * lds + j, nv), a);
+        store_n(buf, d, W);
+        for (int l = 0; l < nv; l += 8) {
+          unsigned v = 0;
+          const int q1 = nv - l < 8 ? nv - l : 8;
+          for (int q = 0; q < q1; ++q) v |= unsigned(buf[l + q] != o) << q;
+          b[(j + l) >> 3] = uint8_t(v);
+        }
+      }
+    } else {
+      for (int64_t j = 0; j < (n + 7) / 8; ++j) b[j] = 0;
+      for (int64_t j = 0; j < n; j += W) {
+        const int nv = int(imin(W, n - j));
+        const V d = Op::backward(one, load_any<V>(s, sdt, r * lds + j, nv), a);
+        store_n(buf, d, W);
+        for (int l = 0; l < nv; ++l)
+          b[(j + l) >> 3] |= uint8_t(buf[l] != o) << ((j + l) & 7);
+      }
     }
   }
 }
