@@ -152,7 +152,7 @@ SaveKind resolve_save(const char* op, const Activation& act, double a, c10::stri
                     "'; expected one of: auto, mask, output, input, recompute");
   if (act.saves == Saves::Nothing) return SaveKind::Nothing;  // the identity keeps nothing
   const bool uses_y = act.backward_uses_output(a);
-  // auto: no extra pass -- the mask's pack and expand passes cost 16-40% of a
+  // auto: no extra pass -- the mask's pack and expand passes cost 4-43% of a
   // layer's fwd+bwd today (benchmarks/RESULTS.md), so it is asked for by name
   if (p == "auto") return uses_y ? SaveKind::Output : SaveKind::Input;
   if (p == "mask") {

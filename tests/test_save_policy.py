@@ -290,3 +290,41 @@ def test_bad_input_names_the_policy():
         _ops._act_mask(torch.randn(3, 4), "tanh")
     with pytest.raises(ValueError, match="unknown activation"):
         _ops._act_mask(torch.randn(3, 4), "nope")
+
+
+def test_mlp_function_takes_the_policy():
+    torch.manual_seed(1)
+    ws = [torch.randn(20, 12, requires_grad=True), torch.randn(3, 20, requires_grad=True)]
+    bs = [torch.randn(20, requires_grad=True), None]
+    x = torch.randn(9, 12)
+    grads = {}
+    for save in ("auto", "mask", "recompute"):
+        y = torch_act.mlp(x, ws, bs, ["relu", "leaky_relu"], [None, 0.1], save=save)
+        grads[save] = torch.autograd.grad(y.square().sum(), ws + bs[:1])
+    for save in ("mask", "recompute"):
+        for a, r in zip(grads[save], grads["auto"]):
+            torch.testing.assert_close(a, r)
+    with pytest.raises(ValueError, match="mlp layer 1: save='mask'.*gelu"):
+        torch_act.mlp(x, ws, bs, ["relu", "gelu"], save="mask")
+
+
+def test_gated_unit_recompute_keeps_only_the_operands():
+    torch.manual_seed(2)
+    m = torch_act.nn.GatedMLP(16, 40, activation="silu")
+    r = torch_act.nn.GatedMLP(16, 40, activation="silu", save="recompute")
+    r.load_state_dict(m.state_dict())
+    x = torch.randn(2, 7, 16)
+    sizes = {}
+    for name, mod in (("auto", m), ("recompute", r)):
+        kept = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):
+            out = mod(x)
+        sizes[name] = sum(t.nbytes for t in kept if t.shape[-1] == 80)  # z = [z_gate | z_up]
+        out.square().sum().backward()
+    assert sizes["auto"] == 2 * 7 * 80 * 4 and sizes["recompute"] == 0
+    for a, b in zip(r.parameters(), m.parameters()):
+        assert torch.equal(a.grad, b.grad)
+    with pytest.raises(ValueError, match="save='mask' cannot serve a gated unit"):
+        torch_act.nn.GatedMLP(4, 8, save="mask")
+    with pytest.raises(ValueError, match="unknown save policy 'bits'"):
+        torch_act.linear_glu(x, m.gate_proj.weight, m.up_proj.weight, save="bits")

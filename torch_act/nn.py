@@ -17,7 +17,7 @@ from torch import Tensor
 
 from . import ACTIVATIONS
 from . import _dropin
-from .ops import _save_kind
+from .ops import _check_glu_save, _glu, _save_kind
 
 
 _linear_act_op = torch.ops.torch_act.linear_act.default
@@ -218,8 +218,10 @@ class GatedMLP(torch.nn.Module):
 
     def __init__(self, in_features: int, hidden_features: int, out_features: Optional[int] = None,
                  activation: str = "silu", bias: bool = False, alpha: Optional[float] = None,
-                 device=None, dtype=None):
+                 device=None, dtype=None, save: str = "auto"):
         super().__init__()
+        _check_glu_save("GatedMLP", save)
+        self.save = save
         if ACTIVATIONS[_check_name(activation)].rowwise:
             raise ValueError(f"GatedMLP: the gate activation must be elementwise, got '{activation}'")
         out_features = in_features if out_features is None else out_features
@@ -232,7 +234,7 @@ class GatedMLP(torch.nn.Module):
 
     @classmethod
     def from_module(cls, mlp: torch.nn.Module, activation: Optional[str] = None,
-                    alpha: Optional[float] = None) -> "GatedMLP":
+                    alpha: Optional[float] = None, save: str = "auto") -> "GatedMLP":
         """A GatedMLP sharing the parameters of ``mlp`` (anything with
         ``gate_proj``, ``up_proj``, ``down_proj`` linears, e.g. transformers'
         ``LlamaMLP``).  ``activation=None`` reads it from ``mlp.act_fn``."""
@@ -255,12 +257,18 @@ class GatedMLP(torch.nn.Module):
         new.gate_proj, new.up_proj, new.down_proj = mlp.gate_proj, mlp.up_proj, mlp.down_proj
         new.activation = activation
         new.alpha = alpha
+        _check_glu_save("GatedMLP", save)
+        new.save = save
         return new
 
     def forward(self, x: Tensor) -> Tensor:
         g, u, d = self._modules["gate_proj"], self._modules["up_proj"], self._modules["down_proj"]
-        h = _linear_glu_op(x, _param(g, "weight"), _param(u, "weight"), _param(g, "bias"),
-                           _param(u, "bias"), self.activation, self.alpha)
+        if self.__dict__.get("save", "auto") == "recompute":
+            h = _glu(x, _param(g, "weight"), _param(u, "weight"), _param(g, "bias"), _param(u, "bias"),
+                     self.activation, self.alpha, "recompute")
+        else:
+            h = _linear_glu_op(x, _param(g, "weight"), _param(u, "weight"), _param(g, "bias"),
+                               _param(u, "bias"), self.activation, self.alpha)
         return F.linear(h, _param(d, "weight"), _param(d, "bias"))
 
     def extra_repr(self) -> str:

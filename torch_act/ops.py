@@ -409,11 +409,47 @@ def mlp(
     biases: Sequence[Optional[Tensor]],
     activations: Sequence[str],
     alphas: Optional[Sequence[Optional[float]]] = None,
+    save: str = "auto",
 ) -> Tensor:
-    """A whole stack of linear+activation layers as one op (one autograd node)."""
+    """A whole stack of linear+activation layers as one op (one autograd node).
+
+    ``save="auto"`` keeps each hidden output once (it is the next layer's input)
+    and z where a derivative needs it; another policy (docs/memory.md) runs the
+    layers as ``linear_act`` ops with that policy, one autograd node each.
+    """
     if alphas is None:
         alphas = [None] * len(weights)
-    return _ops.mlp(input, list(weights), list(biases), list(activations), list(alphas))
+    if save == "auto":
+        return _ops.mlp(input, list(weights), list(biases), list(activations), list(alphas))
+    for i, (a, al) in enumerate(zip(activations, alphas)):
+        _save_kind(f"mlp layer {i}", a, al, save)
+    h = input
+    for w, b, a, al in zip(weights, biases, activations, alphas):
+        h = _ops.linear_act(h, w, b, a, al, save)
+    return h
+
+
+GLU_SAVE_POLICIES = ("auto", "input", "recompute")
+
+
+def _check_glu_save(op: str, save: str):
+    if save not in SAVE_POLICIES:
+        raise ValueError(f"{op}: unknown save policy '{save}'; expected one of: {', '.join(GLU_SAVE_POLICIES)}")
+    if save not in GLU_SAVE_POLICIES:
+        raise ValueError(f"{op}: save='{save}' cannot serve a gated unit (its backward needs act(z_gate) and "
+                         "z_up, not one derivative per element); use save='input' (keep z, the default) or "
+                         "save='recompute'")
+
+
+def _glu(input, gate_weight, up_weight, gate_bias, up_bias, activation, alpha, save):
+    _check_glu_save("linear_glu", save)
+    if save == "recompute" and torch.is_grad_enabled():
+        # keep only the GEMM's operands: the fused forward runs again in backward
+        # (torch.utils.checkpoint), so z [..., 2N] is never kept
+        from torch.utils.checkpoint import checkpoint
+        return checkpoint(_ops.linear_glu, input, gate_weight, up_weight, gate_bias, up_bias, activation, alpha,
+                          use_reentrant=False)
+    return _ops.linear_glu(input, gate_weight, up_weight, gate_bias, up_bias, activation, alpha)
 
 
 def linear_glu(
@@ -424,12 +460,15 @@ def linear_glu(
     up_bias: Optional[Tensor] = None,
     activation: str = "silu",
     alpha: Optional[float] = None,
+    save: str = "auto",
 ) -> Tensor:
     """A gated linear unit: ``act(input @ gate_weight.T + gate_bias) * (input @ up_weight.T + up_bias)``.
 
     input ``[..., K]``, both weights ``[N, K]`` (the ``nn.Linear`` layout), biases
     ``[N]`` -> ``[..., N]``.  ``activation`` is any registered elementwise
     activation (silu: SwiGLU, gelu: GeGLU, relu: ReGLU, or a user-defined one);
-    ``alpha`` its parameter (``None``: its default).
+    ``alpha`` its parameter (``None``: its default).  ``save``: ``"auto"`` /
+    ``"input"`` keep z = [z_gate | z_up] for backward, ``"recompute"`` keeps
+    only the GEMM's operands and runs the fused forward again in backward.
     """
-    return _ops.linear_glu(input, gate_weight, up_weight, gate_bias, up_bias, activation, alpha)
+    return _glu(input, gate_weight, up_weight, gate_bias, up_bias, activation, alpha, save)
