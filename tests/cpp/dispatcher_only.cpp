@@ -15,10 +15,10 @@ int main() {
   }
   const auto op = schema->typed<at::Tensor(const at::Tensor&, const at::Tensor&,
                                            const std::optional<at::Tensor>&, c10::string_view,
-                                           std::optional<double>)>();
+                                           std::optional<double>, c10::string_view)>();
   const at::Tensor x = at::randn({4, 3});
   const at::Tensor w = at::randn({2, 3});
-  const at::Tensor y = op.call(x, w, std::nullopt, "relu", std::nullopt);
+  const at::Tensor y = op.call(x, w, std::nullopt, "relu", std::nullopt, "auto");
   if (!at::allclose(y, at::relu(at::matmul(x, w.t())), 1e-5, 1e-6)) {
     std::printf("FAIL: wrong values\n");
     return 1;
