@@ -23,6 +23,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "ops.h"
 
@@ -79,21 +80,29 @@ inline void composite_mask_grad(const at::Tensor& g2, const at::Tensor& bits, do
   out.copy_(at::where(bit, a, b));
 }
 
+// The checks both mask ops share: an activation with a mask, and `arg` a
+// float tensor [..., N]; returns the activation and its alpha.
+inline std::pair<const Activation*, double> check_mask_op(const char* op, c10::string_view activation,
+                                                          std::optional<double> alpha, const char* arg,
+                                                          const at::Tensor& t) {
+  const Activation& act = parse_act(op, activation);
+  const double a = resolve_alpha(op, act, alpha);
+  check_mask_act(op, act);
+  check_float_dtype(op, arg, t);
+  TORCH_CHECK(t.dim() >= 1, op, ": ", arg, " must have at least 1 dimension [..., N], got a 0-d tensor");
+  return {&act, a};
+}
+
 template <class K>
 struct SaveImpls {
   static at::Tensor act_mask(const at::Tensor& saved, c10::string_view activation,
                              std::optional<double> alpha) {
-    const char* op = "_act_mask";
-    const Activation& act = parse_act(op, activation);
-    const double a = resolve_alpha(op, act, alpha);
-    check_mask_act(op, act);
-    check_float_dtype(op, "saved", saved);
-    TORCH_CHECK(saved.dim() >= 1, op, ": saved must have at least 1 dimension [..., N], got a 0-d tensor");
+    const auto [act, a] = check_mask_op("_act_mask", activation, alpha, "saved", saved);
     at::Tensor bits = at::empty(mask_shape(saved.sizes()), saved.options().dtype(at::kByte));
     const int64_t n = saved.size(-1);
     const int64_t m = n ? saved.numel() / n : 0;
     if (saved.numel() == 0) return bits;
-    K::mask_pack(saved.contiguous().view({m, n}), act.kernels, a, act.mask_slope(false, a),
+    K::mask_pack(saved.contiguous().view({m, n}), act->kernels, a, act->mask_slope(false, a),
                  bits.view({m, bits.size(-1)}));
     return bits;
   }
@@ -101,11 +110,7 @@ struct SaveImpls {
   static at::Tensor mask_grad(const at::Tensor& grad, const at::Tensor& mask,
                               c10::string_view activation, std::optional<double> alpha) {
     const char* op = "_mask_grad";
-    const Activation& act = parse_act(op, activation);
-    const double a = resolve_alpha(op, act, alpha);
-    check_mask_act(op, act);
-    check_float_dtype(op, "grad_out", grad);
-    TORCH_CHECK(grad.dim() >= 1, op, ": grad_out must have at least 1 dimension [..., N], got a 0-d tensor");
+    const auto [act, a] = check_mask_op(op, activation, alpha, "grad_out", grad);
     TORCH_CHECK(mask.scalar_type() == at::kByte, op, ": mask must be uint8 (the bits _act_mask packs), got ",
                 mask.scalar_type());
     TORCH_CHECK(mask.device() == grad.device(), op, ": mask must be on grad_out's device (", grad.device(),
@@ -117,7 +122,7 @@ struct SaveImpls {
     if (grad.numel() == 0) return out;
     const int64_t n = grad.size(-1), m = grad.numel() / n;
     K::mask_grad(grad.contiguous().view({m, n}), mask.contiguous().view({m, mask.size(-1)}),
-                 act.mask_slope(true, a), act.mask_slope(false, a), out.view({m, n}));
+                 act->mask_slope(true, a), act->mask_slope(false, a), out.view({m, n}));
     return out;
   }
 };

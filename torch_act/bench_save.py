@@ -41,7 +41,7 @@ def _kept_bytes(fn, exclude):
     return total
 
 
-def _median_time(fn, rounds, min_time):
+def _median_time(fn, min_time):
     t = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
     return t.blocked_autorange(min_run_time=min_time).median
 
@@ -80,7 +80,7 @@ def run(dtypes, rounds=3, min_time=0.2, quick=False):
                 times = {k: [] for k in steps}
                 for _ in range(rounds):
                     for k, s in steps.items():
-                        times[k].append(_median_time(s, rounds, min_time))
+                        times[k].append(_median_time(s, min_time))
                 med = {k: statistics.median(v) for k, v in times.items()}
                 for k in contenders:
                     rows.append((dn, f"{M}x{K}->{N}", act, k, kept[k], med[k], med["eager"] / med[k],
