@@ -386,8 +386,9 @@ at::Tensor linear_act_autograd(const at::Tensor& input, const at::Tensor& weight
     return linear_act_handle().call(input, weight, bias, activation, alpha, save);
   }
   const Activation& act = parse_act("linear_act", activation);
+  const bool mask_for_auto = act.mask && save == "auto" && auto_mask_applies(input, weight);
   const SaveKind kind =
-      resolve_save("linear_act", act, resolve_alpha("linear_act", act, alpha), save);
+      resolve_save("linear_act", act, resolve_alpha("linear_act", act, alpha), save, mask_for_auto);
   return std::get<0>(linear_act_forward_saving(input, weight, bias, activation, alpha, kind));
 }
 

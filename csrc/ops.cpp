@@ -145,16 +145,33 @@ std::vector<int64_t> linear_out_shape(const at::Tensor& input, int64_t n) {
   return shape;
 }
 
-SaveKind resolve_save(const char* op, const Activation& act, double a, c10::string_view save) {
+bool auto_mask_applies(const at::Tensor& input, const at::Tensor& weight) {
+  const c10::DispatchKeySet wrapped({c10::DispatchKey::Python, c10::DispatchKey::FuncTorchBatched,
+                                     c10::DispatchKey::FuncTorchGradWrapper,
+                                     c10::DispatchKey::Functionalize});
+  const auto plain_cpu = [&](const at::Tensor& t) {
+    return t.defined() && t.device().is_cpu() && t.layout() == at::kStrided &&
+           (t.key_set() & wrapped).empty();
+  };
+  if (!plain_cpu(input) || !plain_cpu(weight) || input.dim() < 1 || weight.dim() != 2) return false;
+  const int64_t k = input.size(-1), n = weight.size(0);
+  if (k == 0 || weight.size(1) != k) return false;
+  const int64_t outputs = input.numel() / k * n;
+  return outputs >= kAutoMaskMinOutputs && outputs * k >= kAutoMaskMinMacs;
+}
+
+SaveKind resolve_save(const char* op, const Activation& act, double a, c10::string_view save,
+                      bool mask_for_auto) {
   const std::string p(save.data(), save.size());
   TORCH_CHECK_VALUE(p == "auto" || p == "mask" || p == "output" || p == "input" || p == "recompute",
                     op, ": unknown save policy '", p,
                     "'; expected one of: auto, mask, output, input, recompute");
   if (act.saves == Saves::Nothing) return SaveKind::Nothing;  // the identity keeps nothing
   const bool uses_y = act.backward_uses_output(a);
-  // auto: no extra pass -- the mask's pack and expand passes cost 4-43% of a
-  // layer's fwd+bwd today (benchmarks/RESULTS.md), so it is asked for by name
-  if (p == "auto") return uses_y ? SaveKind::Output : SaveKind::Input;
+  // auto: the bits where they cost nothing measurable (auto_mask_applies)
+  if (p == "auto") return act.mask && mask_for_auto ? SaveKind::Mask
+                          : uses_y                  ? SaveKind::Output
+                                                    : SaveKind::Input;
   if (p == "mask") {
     check_mask_act(op, act);
     return SaveKind::Mask;

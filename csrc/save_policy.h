@@ -10,8 +10,12 @@
 //                leaky_relu, relu6, hardsigmoid); backward is g * slope(bit)
 //   "recompute"  nothing beyond what the GEMMs need (x, W, b): z is recomputed
 //                in backward by one more GEMM
-//   "auto"       what costs no extra work: output or input as the derivative
-//                reads (the mask's two passes are not free yet: asked by name)
+//   "auto"       the least memory at no measurable extra work: the mask for an
+//                activation with one when auto_mask_applies (plain CPU tensors, a
+//                layer big enough that the two mask passes -- SIMD, about the cost
+//                of the activation's own backward pass -- and the extra op call
+//                are lost in the GEMMs), else output or input as the derivative
+//                reads
 // The identity keeps nothing under any policy.  The ops here: _act_mask
 // packs the bits, _mask_grad expands them into dz; both run the backend's
 // kernels (CPU: kernels/cpu/linear_act.cpp; CUDA: the ATen composite below,
@@ -44,7 +48,23 @@ inline const char* save_kind_name(SaveKind k) {
 // The policy `save` for activation `act` (parameter a): raises ValueError for
 // an unknown policy, "mask" for an activation without one, "output" for one
 // whose backward needs z.
-SaveKind resolve_save(const char* op, const Activation& act, double a, c10::string_view save);
+// mask_for_auto: what "auto" means for an activation with a mask (the
+// caller's auto_mask_applies).
+SaveKind resolve_save(const char* op, const Activation& act, double a, c10::string_view save,
+                      bool mask_for_auto = false);
+
+// "auto" keeps the bits instead of the output / pre-activation of a layer
+// x [..., K] . w[N, K]^T when: both are plain strided CPU tensors (no tensor
+// subclass such as DTensor or a FakeTensor, no functorch wrapper: those keep
+// what the derivative reads, as on CUDA, where the mask ops are ATen
+// composites), the output has at least kAutoMaskMinOutputs elements and the
+// layer at least kAutoMaskMinMacs multiply-adds.  Measured (benchmarks/
+// RESULTS.md, "save=auto"): from 256x512->512 on, mask and output layers take
+// the same time within +-2%; a 64x10->5 layer pays the two extra op calls
+// (~4 us, +10%) for 2.5 KiB.
+constexpr int64_t kAutoMaskMinOutputs = int64_t(1) << 16;
+constexpr int64_t kAutoMaskMinMacs = int64_t(1) << 23;
+bool auto_mask_applies(const at::Tensor& input, const at::Tensor& weight);
 
 // bits [..., ceil(N/8)] uint8 for s [..., N] (dim >= 1).
 inline std::vector<int64_t> mask_shape(c10::IntArrayRef s) {

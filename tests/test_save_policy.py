@@ -157,8 +157,46 @@ def test_what_each_policy_keeps(act):
         assert sizes["output"] == [m * n * 4]
     if "mask" in sizes:
         assert sizes["mask"] == [m * n // 8]
-    # auto: no extra pass -- the output where the derivative reads it, else z
+    # auto on a small layer (64 x 96 outputs): the output where the derivative reads it, else z
     assert sizes["auto"] == sizes.get("output", sizes["input"])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("act", ["relu", "leaky_relu", "relu6", "hardsigmoid", "sigmoid", "gelu"])
+def test_auto_keeps_the_mask_of_a_big_cpu_layer(act, dtype):
+    """The issue's layer: nn.Linear(512, 512, activation="relu") on 256 rows keeps
+    one bit per output under the default policy (32x less than its fp32 output),
+    with the same gradients as save="output"; an activation without a mask keeps
+    what its derivative reads; a small layer (the document's Net) keeps its output."""
+    torch.manual_seed(0)
+    lin = torch_act.nn.Linear(512, 512, activation=act).to(dtype)
+    x = torch.randn(256, 512, dtype=dtype, requires_grad=True)
+    kept = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):
+        y = lin(x)
+    extra = [t for t in kept if t is not x and t is not lin.weight and t is not lin.bias]
+    mask = torch_act.ACTIVATIONS[act].mask
+    if mask:
+        assert [(t.dtype, tuple(t.shape)) for t in extra] == [(torch.uint8, (256, 64))]
+    else:
+        assert [t.nbytes for t in extra] == [256 * 512 * dtype.itemsize]
+    g = torch.randn_like(y)
+    got = torch.autograd.grad(y, (x, lin.weight, lin.bias), g)
+    ref_save = "output" if "output" in _allowed(act, None) else "input"
+    ref = torch.autograd.grad(torch_act.linear_act(x, lin.weight, lin.bias, act, save=ref_save),
+                              (x, lin.weight, lin.bias), g)
+    for a, r in zip(got, ref):
+        if dtype == torch.float32 or act in ("relu", "relu6") or not mask:
+            assert torch.equal(a, r)
+        else:  # dz = g * slope rounded to bf16 before the GEMMs under the mask
+            _eq(a, r, False, dtype, act)
+    # the document's Net: its 64 x 10 layer keeps its output (the extra op calls would cost more)
+    small, xs = torch_act.nn.Linear(2, 10, activation=act), torch.randn(64, 2, requires_grad=True)
+    kept.clear()
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):
+        small(xs)
+    assert [t.dtype for t in kept if t.dim() == 2 and t.shape == (64, 10)] == [torch.float32]
+    assert not [t for t in kept if t.dtype == torch.uint8]
 
 
 def test_identity_keeps_nothing_under_any_policy():
@@ -194,24 +232,33 @@ def test_double_backward_under_mask_matches_eager():
         torch.testing.assert_close(a, r)
 
 
+@pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("act", MASK_ACTS)
-def test_act_mask_and_mask_grad_against_float64(act, dtype):
+def test_act_mask_and_mask_grad_against_float64(act, dtype, isa):
+    torch_act.set_cpu_isa(isa)
     alpha = _alpha(act)
     gen = torch.Generator().manual_seed(3)
-    s = (torch.randn(3, 7, 37, generator=gen) * 4).to(dtype)
-    s[0, 0, :6] = torch.tensor([0.0, -0.0, float("nan"), float("inf"), -float("inf"), 6.0]).to(dtype)
-    g = torch.randn(3, 7, 37, generator=gen).to(dtype)
-    bits = _ops._act_mask(s, act, alpha)
-    assert bits.shape == (3, 7, 5) and bits.dtype == torch.uint8
-    d = _ops._activation_bwd(torch.ones_like(s).double(), s.double(), act, alpha)
-    off = {"leaky_relu": alpha}.get(act, 0.0)
-    want = d != off
-    got = ((bits.unsqueeze(-1) >> torch.arange(8, dtype=torch.uint8)) & 1).reshape(3, 7, 40)[..., :37].bool()
-    assert torch.equal(got, want)
-    # the expansion is the functor's backward, bitwise
-    dz = _ops._mask_grad(g, bits, act, alpha)
-    assert torch.equal(dz, _ops._activation_bwd(g, s, act, alpha))
+    # widths around the vector (4 / 8 / 16 lanes), byte and 64-bit word edges
+    for n in (1, 3, 7, 8, 9, 15, 16, 17, 37, 63, 64, 65, 127, 130):
+        nb = (n + 7) // 8
+        s = (torch.randn(3, 7, n, generator=gen) * 4).to(dtype)
+        special = torch.tensor([0.0, -0.0, float("nan"), float("inf"), -float("inf"), 6.0])[:n]
+        s[0, 0, :len(special)] = special.to(dtype)
+        g = torch.randn(3, 7, n, generator=gen).to(dtype)
+        bits = _ops._act_mask(s, act, alpha)
+        assert bits.shape == (3, 7, nb) and bits.dtype == torch.uint8
+        d = _ops._activation_bwd(torch.ones_like(s).double(), s.double(), act, alpha)
+        off = {"leaky_relu": alpha}.get(act, 0.0)
+        want = d != off
+        got = ((bits.unsqueeze(-1) >> torch.arange(8, dtype=torch.uint8)) & 1).reshape(3, 7, 8 * nb)
+        assert torch.equal(got[..., :n].bool(), want), (isa, n)
+        assert not got[..., n:].any(), f"{isa} n={n}: bits past the row's end are set"
+        # the expansion is the functor's backward, bitwise (NaN where it gives NaN)
+        dz = _ops._mask_grad(g, bits, act, alpha)
+        ref = _ops._activation_bwd(g, s, act, alpha)
+        assert torch.equal(dz.isnan(), ref.isnan()), (isa, n)
+        assert torch.equal(dz.nan_to_num(), ref.nan_to_num()), (isa, n)
 
 
 def test_opcheck_and_vmap():

@@ -127,7 +127,9 @@ SAVE_POLICIES = ("auto", "mask", "output", "input", "recompute")
 
 def _save_kind(op: str, name: str, alpha: Optional[float], save: str) -> str:
     """What backward keeps under policy ``save`` (csrc/save_policy.h: resolve_save):
-    "nothing", "output", "input", "mask" or "recompute"; raises ValueError as the op."""
+    "nothing", "output", "input", "mask" or "recompute"; raises ValueError as the op.
+    ``"auto"`` gives what it keeps for a small layer or on a non-CPU device; a big
+    CPU layer whose activation has a mask keeps the mask (auto_mask_applies)."""
     if save not in SAVE_POLICIES:
         raise ValueError(f"{op}: unknown save policy '{save}'; expected one of: {', '.join(SAVE_POLICIES)}")
     spec, _ = _act(op, name, alpha)
@@ -390,8 +392,9 @@ def linear_act(
     input ``[..., K]``, weight ``[N, K]`` (the ``nn.Linear`` layout), bias ``[N]``
     -> ``[..., N]``.  ``alpha`` is the activation's parameter (leaky_relu slope,
     elu alpha, softplus beta); ``None`` means its default.  ``save`` chooses what
-    backward keeps (docs/memory.md): ``"auto"`` (default: the least memory that
-    costs no extra GEMM), ``"mask"`` (one bit per element, for relu, leaky_relu,
+    backward keeps (docs/memory.md): ``"auto"`` (default: the least memory at
+    no measurable extra time -- the mask for a big enough CPU layer whose
+    activation has one, else what the derivative reads), ``"mask"`` (one bit per element, for relu, leaky_relu,
     relu6, hardsigmoid), ``"output"``, ``"input"`` or ``"recompute"`` (one more
     GEMM in backward, nothing but the GEMM's operands kept).
     """

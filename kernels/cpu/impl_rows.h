@@ -191,41 +191,35 @@ constexpr auto deriv_of() {
 }
 
 // ------------------------------------------------------ save="mask" bits
-// One bit per element (8 to a byte, row r at bits + r * ldb): the derivative
-// backward(1, s) evaluated as vectors, then compared lane by lane with the
-// off slope.  Bandwidth-bound: one read of s, n / 8 bytes written per row.
+// One bit per element (8 to a byte, row r at bits + r * ldb, bit j of a row
+// in byte j / 8, bit j % 8): the derivative backward(1, s) evaluated as
+// vectors, compared with the off slope, and the comparison's lane mask taken
+// as an integer (AVX-512: the k-register itself; AVX2: movemask).  The bits of
+// 64 elements are gathered in one word and stored at once.  Bandwidth-bound:
+// one read of s, n / 8 bytes written per row.
+TA_INLINE unsigned low_bits(int n) { return n >= 32 ? ~0u : (1u << n) - 1u; }
+
 template <class Op, class V>
 void mask_rows_t(const void* s, DT sdt, int64_t lds, int64_t rows, int64_t n, double alpha,
                  double off, uint8_t* bits, int64_t ldb) {
   constexpr int W = V::W;
-  using S = typename V::Scalar;
-  const V a = V(alpha), one = V(1.0);
-  const S o = S(off);
-  alignas(64) S buf[W];
+  static_assert(64 % W == 0, "whole vectors per 64-bit word");
+  const V a = V(alpha), one = V(1.0), o = V(off);
   for (int64_t r = 0; r < rows; ++r) {
     uint8_t* b = bits + r * ldb;
-    if constexpr (W % 8 == 0) {
-      // whole bytes per vector: each byte assembled in a register, stored once
-      for (int64_t j = 0; j < n; j += W) {
-        const int nv = int(imin(W, n - j));
+    for (int64_t j0 = 0; j0 < n; j0 += 64) {
+      const int64_t j1 = imin(n, j0 + 64);
+      uint64_t word = 0;
+      for (int64_t j = j0; j < j1; j += W) {
+        const int nv = int(imin(W, j1 - j));
         const V d = Op::backward(one, load_any<V>(s, sdt, r * lds + j, nv), a);
-        store_n(buf, d, W);
-        for (int l = 0; l < nv; l += 8) {
-          unsigned v = 0;
-          const int q1 = nv - l < 8 ? nv - l : 8;
-          for (int q = 0; q < q1; ++q) v |= unsigned(buf[l + q] != o) << q;
-          b[(j + l) >> 3] = uint8_t(v);
-        }
+        word |= uint64_t(bits_of(d != o) & low_bits(nv)) << (j - j0);
       }
-    } else {
-      for (int64_t j = 0; j < (n + 7) / 8; ++j) b[j] = 0;
-      for (int64_t j = 0; j < n; j += W) {
-        const int nv = int(imin(W, n - j));
-        const V d = Op::backward(one, load_any<V>(s, sdt, r * lds + j, nv), a);
-        store_n(buf, d, W);
-        for (int l = 0; l < nv; ++l)
-          b[(j + l) >> 3] |= uint8_t(buf[l] != o) << ((j + l) & 7);
-      }
+      const int nbytes = int((j1 - j0 + 7) >> 3);
+      if (nbytes == 8)
+        __builtin_memcpy(b + (j0 >> 3), &word, 8);
+      else
+        for (int q = 0; q < nbytes; ++q) b[(j0 >> 3) + q] = uint8_t(word >> (8 * q));
     }
   }
 }
@@ -237,4 +231,61 @@ void mask_rows_fn(const void* s, DT sdt, int64_t lds, int64_t rows, int64_t n, d
     mask_rows_t<Op, VecD>(s, sdt, lds, rows, n, alpha, off, bits, ldb);
   else
     mask_rows_t<Op, VecF>(s, sdt, lds, rows, n, alpha, off, bits, ldb);
+}
+
+// The backward under save="mask": out = g * slope(bit) for `rows` rows of n
+// (g, out contiguous, dtype dt; bits as mask_rows writes them): the bits of a
+// vector become its lane mask, then a select (on = 1, off = 0: g or +0, no
+// arithmetic), a product and a select (off = 0), or a product with the
+// selected slope -- the arithmetic the functor's own backward does for a
+// two-valued derivative, so the result is the same bits.  Bandwidth-bound.
+TA_INLINE unsigned load_bits(const uint8_t* row, int64_t j, int nv) {
+  const uint8_t* p = row + (j >> 3);
+  const int sh = int(j & 7);
+  unsigned v = p[0];
+  if (sh + nv > 8) v |= unsigned(p[1]) << 8;  // never past the row's last byte
+  return (v >> sh) & low_bits(nv);
+}
+
+template <class V, int Mode>  // Mode 0: slopes 1 / 0; 1: on / 0; 2: on / off
+void mask_grad_rows_t(const void* g, DT dt, const uint8_t* bits, int64_t ldb, int64_t rows,
+                      int64_t n, double on, double off, void* out) {
+  using M = typename V::Mask;
+  constexpr int W = V::W;
+  const V von(on), voff(off), zero = V::zero();
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* b = bits + r * ldb;
+    for (int64_t j = 0; j < n; j += W) {
+      const int nv = int(imin(W, n - j));
+      const M m = mask_of_bits<M>(load_bits(b, j, nv));
+      const V x = load_any<V>(g, dt, r * n + j, nv);
+      V y;
+      if constexpr (Mode == 0)
+        y = where(m, x, zero);
+      else if constexpr (Mode == 1)
+        y = where(m, x * von, zero);
+      else
+        y = x * where(m, von, voff);
+      store_any(out, dt, r * n + j, y, nv);
+    }
+  }
+}
+
+template <class V>
+void mask_grad_rows_v(const void* g, DT dt, const uint8_t* bits, int64_t ldb, int64_t rows,
+                      int64_t n, double on, double off, void* out) {
+  if (on == 1.0 && off == 0.0)
+    mask_grad_rows_t<V, 0>(g, dt, bits, ldb, rows, n, on, off, out);
+  else if (off == 0.0)
+    mask_grad_rows_t<V, 1>(g, dt, bits, ldb, rows, n, on, off, out);
+  else
+    mask_grad_rows_t<V, 2>(g, dt, bits, ldb, rows, n, on, off, out);
+}
+
+inline void mask_grad_rows_fn(const void* g, DT dt, const uint8_t* bits, int64_t ldb, int64_t rows,
+                       int64_t n, double on, double off, void* out) {
+  if (dt == DT::F64)
+    mask_grad_rows_v<VecD>(g, dt, bits, ldb, rows, n, on, off, out);
+  else
+    mask_grad_rows_v<VecF>(g, dt, bits, ldb, rows, n, on, off, out);
 }

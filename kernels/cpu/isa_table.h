@@ -17,7 +17,7 @@ static_assert(sizeof(kBuiltins) / sizeof(kBuiltins[0]) == kNumBuiltinActivations
 
 const KernelTable kTable = {
     TA_ISA_NAME,        TA_ISA_SLOT,     blocking_fn, pack_a_fn, direct_ws_bytes_fn,
-    direct_prep_fn,     softmax_rows_fn, micro_bench_fn, kBuiltins,
+    direct_prep_fn,     softmax_rows_fn, mask_grad_rows_fn, micro_bench_fn, kBuiltins,
 };
 
 }  // namespace

@@ -157,6 +157,11 @@ struct KernelTable {
   // z == y allowed (in place).  Computes in fp32 (fp64 for F64).
   void (*softmax_rows)(const void* z, DT zdt, int64_t ldz, void* y, DT ydt, int64_t ldy,
                        int64_t rows, int64_t n, int32_t log);
+  // save="mask" backward for `rows` rows of n (g, out contiguous, dtype dt):
+  // out = g * (bit ? on : off), bits as ActKernels::mask_rows writes them
+  // (row r at bits + r * ldb); the same bits as the functor's backward gives.
+  void (*mask_grad_rows)(const void* g, DT dt, const uint8_t* bits, int64_t ldb, int64_t rows,
+                         int64_t n, double on, double off, void* out);
   // Benchmark only: mode 0 runs the fp32 microkernel alone (reps passes over
   // cache-resident kc-deep panels), mode 1 a pure FMA loop; returns the FLOPs.
   double (*micro_bench)(int64_t kc, int64_t reps, int32_t mode);

@@ -624,77 +624,21 @@ void mask_pack(const at::Tensor& s, const KernelSet& act, double alpha, double o
   });
 }
 
-namespace {
-// dz = g * slope(bit): exactly what the functor's backward gives for a
-// two-valued derivative (a slope of 1 passes g through, 0 gives +0).  Slopes
-// 1 / 0 (relu, relu6): g's bits AND a lane mask, no arithmetic (the compiler
-// vectorises it); others: g * slope in the compute type.
-template <class T, class C, class U>
-void mask_grad_t(const T* g, const uint8_t* bits, int64_t M, int64_t N, int64_t nb, double on,
-                 double off, T* out) {
-  static_assert(sizeof(T) == sizeof(U), "U: T's bits");
-  const C son = C(on), soff = C(off);
-  const bool pass_on = on == 1.0, zero_off = off == 0.0;
-  maybe_parallel(M, std::max<int64_t>(1, 16384 / std::max<int64_t>(N, 1)), M * N * 2,
-                 [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* gr = g + r * N;
-      const uint8_t* br = bits + r * nb;
-      T* o = out + r * N;
-      if (pass_on && zero_off) {
-        const U* gu = reinterpret_cast<const U*>(gr);
-        U* ou = reinterpret_cast<U*>(o);
-        int64_t j = 0;
-        for (; j + 8 <= N; j += 8) {
-          const unsigned byte = br[j >> 3];
-          for (int q = 0; q < 8; ++q) ou[j + q] = gu[j + q] & U(0) - U((byte >> q) & 1u);
-        }
-        for (; j < N; ++j) ou[j] = gu[j] & U(0) - U((br[j >> 3] >> (j & 7)) & 1u);
-        continue;
-      }
-      U* ou = reinterpret_cast<U*>(o);
-      const auto one = [&](int64_t j, unsigned bit) {
-        if (zero_off) {  // hardsigmoid: g * on, or +0
-          const T p = T(C(gr[j]) * son);
-          U pu;
-          std::memcpy(&pu, &p, sizeof(U));
-          ou[j] = pu & U(0) - U(bit);
-        } else {  // leaky_relu: g * 1 (== g) or g * a
-          o[j] = T(C(gr[j]) * (bit ? son : soff));
-        }
-      };
-      int64_t j = 0;
-      for (; j + 8 <= N; j += 8) {  // a byte at a time (the inner 8 unrolled / vectorised)
-        const unsigned byte = br[j >> 3];
-        for (int q = 0; q < 8; ++q) one(j + q, (byte >> q) & 1u);
-      }
-      for (; j < N; ++j) one(j, (br[j >> 3] >> (j & 7)) & 1u);
-    }
-  });
-}
-}  // namespace
-
+// dz = g * slope(bit) (g, out [M, N] contiguous): the active ISA's
+// mask_grad_rows kernel over row blocks.
 void mask_grad(const at::Tensor& g, const at::Tensor& bits, double on, double off,
                const at::Tensor& out) {
   const int64_t M = g.size(0), N = g.size(1), nb = bits.size(1);
   if (M == 0 || N == 0) return;
+  const KernelTable* kt = active_kernels();
+  const DT dt = to_dt(g.scalar_type());
+  const int64_t es = dt_size(dt);
+  const char* gp = static_cast<const char*>(g.const_data_ptr());
   const uint8_t* bp = bits.const_data_ptr<uint8_t>();
-  switch (g.scalar_type()) {
-    case at::kFloat:
-      mask_grad_t<float, float, uint32_t>(g.const_data_ptr<float>(), bp, M, N, nb, on, off, out.data_ptr<float>());
-      break;
-    case at::kDouble:
-      mask_grad_t<double, double, uint64_t>(g.const_data_ptr<double>(), bp, M, N, nb, on, off, out.data_ptr<double>());
-      break;
-    case at::kBFloat16:
-      mask_grad_t<at::BFloat16, float, uint16_t>(g.const_data_ptr<at::BFloat16>(), bp, M, N, nb, on, off,
-                                       out.data_ptr<at::BFloat16>());
-      break;
-    default:
-      mask_grad_t<at::Half, float, uint16_t>(g.const_data_ptr<at::Half>(), bp, M, N, nb, on, off,
-                                   out.data_ptr<at::Half>());
-      break;
-  }
+  char* op = static_cast<char*>(out.data_ptr());
+  maybe_parallel(M, std::max<int64_t>(1, 16384 / N), M * N * 2, [&](int64_t r0, int64_t r1) {
+    kt->mask_grad_rows(gp + r0 * N * es, dt, bp + r0 * nb, nb, r1 - r0, N, on, off, op + r0 * N * es);
+  });
 }
 
 }  // namespace cpu

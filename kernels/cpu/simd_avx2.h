@@ -138,6 +138,21 @@ inline MaskD operator~(MaskD a) {
 }
 inline VecD where(MaskD m, VecD a, VecD b) { return _mm256_blendv_pd(b.v, a.v, m.m); }
 inline MaskD isnan(VecD a) { return {_mm256_cmp_pd(a.v, a.v, _CMP_UNORD_Q)}; }
+// lane i of a mask <-> bit i of an integer (save="mask" bits)
+inline unsigned bits_of(MaskF m) { return unsigned(_mm256_movemask_ps(m.m)); }
+inline unsigned bits_of(MaskD m) { return unsigned(_mm256_movemask_pd(m.m)); }
+template <class M>
+inline M mask_of_bits(unsigned b);
+template <>
+inline MaskF mask_of_bits<MaskF>(unsigned b) {
+  const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  return {_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(int(b)), sel), sel))};
+}
+template <>
+inline MaskD mask_of_bits<MaskD>(unsigned b) {
+  const __m256i sel = _mm256_setr_epi64x(1, 2, 4, 8);
+  return {_mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(_mm256_set1_epi64x(b), sel), sel))};
+}
 inline VecD fmadd(VecD a, VecD b, VecD c) { return _mm256_fmadd_pd(a.v, b.v, c.v); }
 inline VecD fnmadd(VecD a, VecD b, VecD c) { return _mm256_fnmadd_pd(a.v, b.v, c.v); }
 inline VecD vmin(VecD a, VecD b) { return _mm256_min_pd(a.v, b.v); }

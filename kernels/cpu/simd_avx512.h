@@ -128,6 +128,15 @@ inline MaskD operator|(MaskD a, MaskD b) { return {__mmask8(a.m | b.m)}; }
 inline MaskD operator~(MaskD a) { return {__mmask8(~a.m)}; }
 inline VecD where(MaskD m, VecD a, VecD b) { return _mm512_mask_blend_pd(m.m, b.v, a.v); }
 inline MaskD isnan(VecD a) { return {_mm512_cmp_pd_mask(a.v, a.v, _CMP_UNORD_Q)}; }
+// lane i of a mask <-> bit i of an integer (save="mask" bits)
+inline unsigned bits_of(MaskF m) { return unsigned(m.m); }
+inline unsigned bits_of(MaskD m) { return unsigned(m.m); }
+template <class M>
+inline M mask_of_bits(unsigned b);
+template <>
+inline MaskF mask_of_bits<MaskF>(unsigned b) { return {__mmask16(b)}; }
+template <>
+inline MaskD mask_of_bits<MaskD>(unsigned b) { return {__mmask8(b)}; }
 inline VecD fmadd(VecD a, VecD b, VecD c) { return _mm512_fmadd_pd(a.v, b.v, c.v); }
 inline VecD fnmadd(VecD a, VecD b, VecD c) { return _mm512_fnmadd_pd(a.v, b.v, c.v); }
 inline VecD vmin(VecD a, VecD b) { return _mm512_min_pd(a.v, b.v); }

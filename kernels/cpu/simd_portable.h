@@ -123,6 +123,20 @@ struct VecD {
 TA_VEC_COMMON(VecF)
 TA_VEC_COMMON(VecD)
 
+// lane i of a mask <-> bit i of an integer (save="mask" bits)
+template <int N>
+inline unsigned bits_of(const LaneMask<N>& m) {
+  unsigned b = 0;
+  TA_LANES(N) b |= unsigned(m.m[i]) << i;
+  return b;
+}
+template <class M>
+inline M mask_of_bits(unsigned b) {
+  M m;
+  TA_LANES(int(sizeof(m.m))) m.m[i] = (b >> i) & 1u;
+  return m;
+}
+
 #define TA_LANEWISE(V, name, fn)  \
   inline V name(const V& a) {     \
     V r;                          \
