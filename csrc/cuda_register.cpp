@@ -14,6 +14,8 @@ namespace {
 struct CudaKernels {
   static constexpr auto linear_act_forward = &cuda::linear_act_forward;
   static constexpr auto linear_act_backward = &cuda::linear_act_backward;
+  // linear_glu's forward as one GEMM with gate and up in the same tile (kernels/cuda/glu.cu)
+  static constexpr auto linear_glu_forward = &cuda::linear_glu_forward;
   static constexpr auto activation_forward = &cuda::activation_forward;
   static constexpr auto activation_backward = &cuda::activation_backward;
   static constexpr auto activation_deriv = &cuda::activation_deriv;

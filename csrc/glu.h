@@ -16,10 +16,12 @@
 //             halves (dz . cat(Wg, Wu)), dWg = d_gate^T . X and dWu = d_up^T . X
 //             written straight into their outputs, bias gradients as
 //             deterministic column sums.
-// A backend whose K also has linear_glu_forward (the CPU: one GEMM pass with
-// both products in the same register tile and the gate in the epilogue,
-// kernels/cpu/glu.cpp) runs the forward with it instead (K > 0); CUDA runs
-// the composition above.
+// A backend whose K also has linear_glu_forward runs the forward with it
+// instead (K > 0): the CPU (one GEMM pass with both products in the same
+// register tile and the gate in the epilogue, kernels/cpu/glu.cpp) and CUDA
+// (one GEMM over weights interleaved per block tile, the gate in the
+// epilogue, kernels/cuda/glu.cu; a plugin's gate runs the composition above
+// inside it).  K = 0 takes the composition on both.
 // Checks happen here, before any kernel runs; errors name the argument.
 #pragma once
 
@@ -70,7 +72,7 @@ struct GluImpls {
     const at::Tensor x = flatten_rows(input);
     const int64_t m = x.size(0);
     if constexpr (requires { K::linear_glu_forward; }) {
-      if (x.size(1) > 0) {  // the backend's one-pass kernel (CPU: kernels/cpu/glu.cpp)
+      if (x.size(1) > 0) {  // the backend's one-pass kernel (kernels/cpu/glu.cpp, kernels/cuda/glu.cu)
         const auto has = [](const std::optional<at::Tensor>& t) { return t.has_value() && t->defined(); };
         at::Tensor out = at::empty(linear_out_shape(input, n), input.options());
         at::Tensor z = save ? at::empty(linear_out_shape(input, 2 * n), input.options()) : at::Tensor();

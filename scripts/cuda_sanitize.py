@@ -5,7 +5,8 @@
 
 Both tensor-core tile shapes (TORCH_ACT_CUDA_TILE), every operand layout,
 fused / unfused softmax, TF32 on and off, ragged sizes, the misaligned and
-vectorised elementwise paths, warp- and block-per-row softmax.  Checks results
+vectorised elementwise paths, warp- and block-per-row softmax, linear_glu's
+fused forward (interleaved weights, GLU epilogue; N % 8 == 0 and not).  Checks results
 loosely against float64 so a silent wrong answer also fails.  Exit status 0 on
 success (the sanitizer's own error exit code reports memory / race errors).
 """
@@ -57,6 +58,22 @@ def linear_case(M, K, N, dtype, act, layout="nn", tol=3e-2):
         check(f"{tag} {n}", g, g64, tol * 3)
 
 
+def glu_case(M, K, N, dtype, act, tol=3e-2):
+    x = torch.randn(M, K, device=DEV, dtype=dtype)
+    wg = torch.randn(N, K, device=DEV, dtype=dtype) / K**0.5
+    wu = torch.randn(N, K, device=DEV, dtype=dtype) / K**0.5
+    bg = torch.randn(N, device=DEV, dtype=dtype)
+    bu = torch.randn(N, device=DEV, dtype=dtype)
+    out, z = torch.ops.torch_act._linear_glu_fwd(x, wg, wu, bg, bu, act, None)
+    out2 = torch.ops.torch_act.linear_glu(x, wg, wu, None, bu, act, None)  # no z, no gate bias
+    x64, wg64, wu64, bg64, bu64 = (t.double() for t in (x, wg, wu, bg, bu))
+    zg, zu = F.linear(x64, wg64, bg64), F.linear(x64, wu64, bu64)
+    tag = f"glu {act} {dtype} {(M, K, N)} tile={os.environ.get('TORCH_ACT_CUDA_TILE', 'auto')}"
+    check(tag + " out", out, ref_act(zg, act) * zu, tol)
+    check(tag + " z", z, torch.cat([zg, zu], -1), tol)
+    check(tag + " out (no z, no gate bias)", out2, ref_act(F.linear(x64, wg64), act) * zu, tol)
+
+
 def main():
     torch.manual_seed(0)
     lowp = [torch.float16, torch.bfloat16]
@@ -71,12 +88,16 @@ def main():
                     linear_case(M, K, N, dtype, "gelu", layout)
             linear_case(40, 24, 100, dtype, "softmax")      # fused with big tiles (N <= 128), not small
             linear_case(40, 24, 300, dtype, "log_softmax")  # row kernel after the GEMM
+            glu_case(33, 40, 72, dtype, "gelu")   # vector stores; 2 column tiles when small
+            glu_case(17, 17, 129, dtype, "relu")  # scalar stores, a ragged last tile
     os.environ.pop("TORCH_ACT_CUDA_TILE")
     torch.backends.cuda.matmul.allow_tf32 = False
     for dtype in (torch.float32, torch.float64):  # CUDA-core GEMM
         linear_case(33, 40, 72, dtype, "tanh", "tn", tol=1e-4)
         linear_case(20, 9, 50, dtype, "softmax", "nt", tol=1e-4)
         linear_case(20, 9, 70, dtype, "identity", "nn", tol=1e-4)
+        glu_case(33, 40, 72, dtype, "tanh", tol=1e-4)
+        glu_case(20, 9, 45, dtype, "gelu", tol=1e-4)
 
     for dtype in (torch.float16, torch.float32, torch.float64):
         for name, spec in torch_act.ACTIVATIONS.items():

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 import torch_act
+from conftest import ALPHAS
 from reference import reference_activation, reference_linear_act as ref_linear
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -81,7 +82,7 @@ def test_built_with_cuda():
 
 def test_every_op_has_a_cuda_kernel():
     for op in ("linear_act", "activation", "mlp", "_linear_act_fwd", "_linear_act_bwd", "_mlp_fwd",
-               "_mlp_bwd", "_activation_bwd"):
+               "_mlp_bwd", "_activation_bwd", "linear_glu", "_linear_glu_fwd", "_linear_glu_bwd"):
         dump = torch._C._dispatch_dump(f"torch_act::{op}")
         assert "CUDA: registered" in dump, dump
 
@@ -323,6 +324,195 @@ def test_bias_grad_deterministic():
     runs = [torch.autograd.grad(torch_act.linear_act(x, w, b, "gelu"), b, gy)[0] for _ in range(3)]
     for r in runs[1:]:
         assert torch.equal(r, runs[0])
+
+
+# ------------------------------------------------------------------ linear_glu
+# The fused forward (kernels/cuda/glu.cu): the two weights interleaved per
+# block tile (BN/2 gate rows, then the BN/2 up rows of the same outputs, BN =
+# 128 or 64 on tensor cores, 64 on CUDA cores) and act(z_gate) * z_up in the
+# GEMM epilogue; a plugin's gate takes the composition (identity GEMM over
+# cat(Wg, Wu), its elementwise kernel, a multiply).  The shapes put N off
+# every half tile (64, 32) and off 8 (the scalar stores), M and K odd, and
+# several column tiles, so a gate/up pair read from the wrong stage columns,
+# a wrong output column or a wrong z half shows up as a large error.
+OPS = torch.ops.torch_act
+GLU_ACTS = [n for n in ACTS if not torch_act.ACTIVATIONS[n].rowwise]  # built-ins and plugins
+GLU_MODES = ["float32", "tf32", "float64", "float16", "bfloat16"]
+GLU_SHAPES = [(1, 1, 1), (37, 13, 5), (129, 61, 97), (131, 67, 40), (64, 64, 128), (3, 300, 72),
+              (70, 33, 131), (5, 8, 33)]
+GLU_BIAS = ["both", None, "gate", "up"]
+
+
+def glu_mode(mode):
+    """(dtype, tf32) of a GLU_MODES entry."""
+    return (torch.float32, True) if mode == "tf32" else (getattr(torch, mode), False)
+
+
+def make_glu(M, K, N, dtype, bias, seed=0):
+    g = torch.Generator(device=DEV).manual_seed(seed)
+
+    def r(*shape):
+        return torch.randn(*shape, device=DEV, dtype=torch.float64, generator=g)
+
+    x = r(M, K).to(dtype)
+    wg = (r(N, K) * 2 / math.sqrt(K)).to(dtype)
+    wu = (r(N, K) / math.sqrt(K)).to(dtype)
+    bg = r(N).to(dtype) if bias in ("both", "gate") else None
+    bu = r(N).to(dtype) if bias in ("both", "up") else None
+    return x, wg, wu, bg, bu
+
+
+def check_glu(out, z, x, wg, wu, bg, bu, name, alpha, tol, what):
+    """out (and z = [z_gate | z_up] unless None) against float64 from the rounded inputs.
+
+    The GEMM error bound tol is relative to the largest |z| (as assert_rel's);
+    it is carried through act(z_gate) * z_up elementwise with the activation's
+    largest slope, plus tol of |out| for the rounding of the output."""
+    def d(t):
+        return None if t is None else t.detach().double()
+
+    zg = F.linear(d(x), d(wg), d(bg))
+    zu = F.linear(d(x), d(wu), d(bu))
+    leaf = zg.clone().requires_grad_(True)
+    yg = reference_activation(name, leaf, alpha)
+    (slope,) = torch.autograd.grad(yg.sum(), leaf)
+    yg = yg.detach()
+    ref = yg * zu
+    assert out.shape == ref.shape and out.dtype == x.dtype, (what, out.shape, out.dtype)
+    assert torch.isfinite(out).all(), f"{what}: non-finite output"
+    eg, eu = tol * zg.abs().max().item(), tol * zu.abs().max().item()
+    s = slope.abs().max().item()
+    budget = 2 * (s * eg * zu.abs() + (yg.abs() + s * eg) * eu + tol * ref.abs()) + 1e-30
+    err = (out.double() - ref).abs()
+    worst = (err / budget).max().item()
+    assert worst <= 1, f"{what}: error {worst:.3g} times the budget (max error {err.max().item():.3g})"
+    if z is not None:
+        assert z.shape == (*ref.shape[:-1], 2 * ref.shape[-1]) and z.dtype == x.dtype, (what, z.shape)
+        assert_rel(z, torch.cat([zg, zu], -1), tol, what + " z")
+
+
+def run_glu(x, wg, wu, bg, bu, name, alpha, tol, what):
+    """The op without z (linear_glu, no autograd) and with z (_linear_glu_fwd):
+    both checked, and out must not depend on whether z is stored."""
+    out = OPS.linear_glu(x, wg, wu, bg, bu, name, alpha)
+    out2, z = OPS._linear_glu_fwd(x, wg, wu, bg, bu, name, alpha)
+    check_glu(out, None, x, wg, wu, bg, bu, name, alpha, tol, what)
+    check_glu(out2, z, x, wg, wu, bg, bu, name, alpha, tol, what + " (z saved)")
+    assert torch.equal(out, out2), what + ": out differs with z saved"
+
+
+def test_linear_glu_acts_include_plugins():
+    plugins = [n for n in GLU_ACTS if not torch_act.ACTIVATIONS[n].builtin]
+    assert plugins, "the session's plugin activation (tests/plugins.py) is missing"
+
+
+@pytest.mark.parametrize("mode", GLU_MODES)
+@pytest.mark.parametrize("name", GLU_ACTS)
+def test_linear_glu_forward(name, mode):
+    dtype, tf32 = glu_mode(mode)
+    alpha = ALPHAS.get(name)
+    with allow_tf32(tf32):
+        for i, (M, K, N) in enumerate(GLU_SHAPES):
+            bias = GLU_BIAS[i % len(GLU_BIAS)]
+            x, wg, wu, bg, bu = make_glu(M, K, N, dtype, bias, seed=20 + i)
+            run_glu(x, wg, wu, bg, bu, name, alpha, gemm_tol(dtype, tf32),
+                    f"{name} {mode} {(M, K, N)} bias={bias}")
+
+
+@pytest.mark.parametrize("tile", ["big", "small"])
+@pytest.mark.parametrize("mode", ["float16", "bfloat16", "tf32"])
+def test_linear_glu_forced_tiles(tile, mode, monkeypatch):
+    # both tensor-core tile widths (interleaved by 64 or by 32) on small shapes
+    monkeypatch.setenv("TORCH_ACT_CUDA_TILE", tile)
+    dtype, tf32 = glu_mode(mode)
+    with allow_tf32(tf32):
+        for i, (M, K, N) in enumerate([(200, 72, 100), (130, 40, 260), (5, 300, 129), (67, 24, 64),
+                                       (129, 9, 8), (257, 17, 65)]):
+            bias = GLU_BIAS[i % len(GLU_BIAS)]
+            x, wg, wu, bg, bu = make_glu(M, K, N, dtype, bias, seed=50 + i)
+            for name in ("silu", "gelu_tanh", "relu", "identity", "leaky_relu"):
+                run_glu(x, wg, wu, bg, bu, name, ALPHAS.get(name), gemm_tol(dtype, tf32),
+                        f"{tile} {name} {mode} {(M, K, N)} bias={bias}")
+
+
+@pytest.mark.parametrize("mode", GLU_MODES)
+def test_linear_glu_big_shapes(mode):
+    # enough 128x128 tiles of the [M, 2N] product to pick the big configuration unforced
+    dtype, tf32 = glu_mode(mode)
+    with allow_tf32(tf32):
+        for (M, K, N), name in [((4097, 72, 300), "silu"), ((8192, 40, 640), "gelu")]:
+            x, wg, wu, bg, bu = make_glu(M, K, N, dtype, "both", seed=60)
+            run_glu(x, wg, wu, bg, bu, name, None, gemm_tol(dtype, tf32), f"{name} {mode} {(M, K, N)}")
+
+
+@pytest.mark.parametrize("mode", GLU_MODES)
+@pytest.mark.parametrize("layout", ["x_t", "w_t", "x_sliced", "x_offset", "w_expanded", "x_3d"])
+def test_linear_glu_strides(layout, mode):
+    dtype, tf32 = glu_mode(mode)
+    M, K, N = 70, 48, 45
+    x, wg, wu, bg, bu = make_glu(M, K, N, dtype, "both", seed=30)
+    if layout == "x_t":
+        x = x.t().contiguous().t()  # unit stride along M
+    if layout == "w_t":
+        wg, wu = wg.t().contiguous().t(), wu.t().contiguous().t()
+    if layout == "x_sliced":
+        x = torch.cat([x, x[:, :8]], 1)[:, :K]  # row stride K + 8
+    if layout == "x_offset":
+        x = torch.cat([x.view(-1)[:1], x.reshape(-1)])[1:].view(M, K)  # misaligned start
+    if layout == "w_expanded":
+        wu = wu[:1].expand(N, K)  # zero row stride
+    if layout == "x_3d":
+        x = x.view(7, 10, K).transpose(0, 1)  # non-viewable flatten
+    with allow_tf32(tf32):
+        for name in ("silu", "gelu"):
+            run_glu(x, wg, wu, bg, bu, name, None, gemm_tol(dtype, tf32), f"{layout} {name} {mode}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("name", ["silu", "gelu", "relu", "sigmoid"] + [
+    n for n in GLU_ACTS if not torch_act.ACTIVATIONS[n].builtin])
+def test_linear_glu_backward(name, dtype, tf32_off):
+    # the backward (unchanged: composed) reads the z the fused forward saved
+    alpha = ALPHAS.get(name)
+    tol = gemm_tol(dtype) * 3
+    for (M, K, N), bias in [((37, 61, 97), "both"), ((16, 64, 40), "gate"), ((5, 9, 3), None)]:
+        x, wg, wu, bg, bu = make_glu(M, K, N, dtype, bias, seed=40)
+        named = [(n, t) for n, t in zip(("dx", "dwg", "dwu", "dbg", "dbu"), (x, wg, wu, bg, bu)) if t is not None]
+        leaves = [t.requires_grad_(True) for _, t in named]
+        out = torch_act.linear_glu(x, wg, wu, bg, bu, name, alpha)
+        gy = torch.randn_like(out)
+        grads = torch.autograd.grad(out, leaves, gy)
+        # reference from the saved (rounded) z, so kinks see the same side as the kernels
+        _, z = OPS._linear_glu_fwd(x.detach(), wg.detach(), wu.detach(), None if bg is None else bg.detach(),
+                                   None if bu is None else bu.detach(), name, alpha)
+        zg, zu = z.double().chunk(2, -1)
+        zg = zg.requires_grad_(True)
+        y = reference_activation(name, zg, alpha)
+        g64 = gy.double()
+        (dg,) = torch.autograd.grad(y, zg, g64 * zu)
+        du = g64 * y.detach()
+        x64, wg64, wu64 = x.detach().double(), wg.detach().double(), wu.detach().double()
+        refs = {"dx": dg @ wg64 + du @ wu64, "dwg": dg.T @ x64, "dwu": du.T @ x64, "dbg": dg.sum(0),
+                "dbu": du.sum(0)}
+        for (what, _), gr in zip(named, grads):
+            assert_rel(gr, refs[what], tol, f"{name} {dtype} {(M, K, N)} {what}")
+
+
+@pytest.mark.parametrize("name", ["silu"] + [n for n in GLU_ACTS if not torch_act.ACTIVATIONS[n].builtin])
+def test_linear_glu_cuda_graph(name):
+    # the interleave (ATen copies into a fresh buffer) and the GEMM are capturable
+    x, wg, wu, bg, bu = make_glu(96, 40, 70, torch.float16, "both", seed=70)
+    OPS._linear_glu_fwd(x, wg, wu, bg, bu, name, None)  # warm-up outside the capture
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_out, static_z = OPS._linear_glu_fwd(x, wg, wu, bg, bu, name, None)
+    x2, wg2, wu2, bg2, bu2 = make_glu(96, 40, 70, torch.float16, "both", seed=71)
+    for t, t2 in zip((x, wg, wu, bg, bu), (x2, wg2, wu2, bg2, bu2)):
+        t.copy_(t2)
+    graph.replay()
+    out, z = OPS._linear_glu_fwd(x, wg, wu, bg, bu, name, None)
+    torch.testing.assert_close(static_out, out, rtol=0, atol=0)
+    torch.testing.assert_close(static_z, z, rtol=0, atol=0)
 
 
 # ------------------------------------------------------------------ gradcheck / opcheck

@@ -1,6 +1,6 @@
 // torch_act — the CUDA kernel interface.
 //
-// Same four functions and the same contracts as kernels/cpu/cpu_ops.h (shapes,
+// The same functions and contracts as kernels/cpu/cpu_ops.h (shapes,
 // strides, what `s` / `preact` are, which outputs may be undefined); the op
 // glue (csrc/ops.h, OpImpls<K>) validates arguments and allocates outputs,
 // and csrc/cuda_register.cpp binds it to these functions under the CUDA key.
@@ -47,6 +47,15 @@ const ActKernels& builtin_kernels(int index);
 //   out [M, N] contiguous; preact undefined or [M, N] contiguous (receives z).
 void linear_act_forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const KernelSet& act,
                         double alpha, const at::Tensor& out, const at::Tensor& preact);
+
+// Gated linear unit, one GEMM (glu.cu): out = act(x . wg^T + bg) * (x . wu^T + bu)
+//   x [M, K] any strides, K > 0; wg, wu [N, K] any strides; bg, bu [N]
+//   contiguous or undefined; act elementwise.  out [M, N] contiguous.  z:
+//   undefined, or [M, 2N] contiguous and then it receives [z_gate | z_up].
+//   (The contract of cpu::linear_glu_forward.)
+void linear_glu_forward(const at::Tensor& x, const at::Tensor& wg, const at::Tensor& wu,
+                        const at::Tensor& bg, const at::Tensor& bu, const KernelSet& act,
+                        double alpha, const at::Tensor& out, const at::Tensor& z);
 
 // Backward of out = act(x . w^T + b); g [M, N] any strides; s [M, N]
 // contiguous (y or z, see backward_uses_output) or undefined for identity;

@@ -13,6 +13,14 @@
 // when the whole row is in the tile (N <= BN): a warp per row reduces max and
 // sum straight from shared memory.  Wider rows are written as z here and
 // normalised by the row kernel afterwards (rowwise.cu).
+//
+// GLU mode (EpiArgs::glu, linear_glu's forward, glu.cu): the GEMM ran over
+// interleaved weights, so in every BN-wide column tile the first BN/2
+// columns are gate products and the last BN/2 the up products of the same
+// BN/2 output columns.  Each thread takes 8 consecutive output columns of one
+// row, reads z_gate from stage[r][j] and z_up from stage[r][BN/2 + j], adds
+// the two biases, optionally stores [z_gate | z_up], and writes
+// act(z_gate) * z_up once.
 #pragma once
 
 #include "common.cuh"
@@ -30,6 +38,13 @@ struct EpiArgs {
   double alpha = 0.0;
   bool fuse_rowwise = false;    // act is softmax/log_softmax and N <= BN
   bool vec = false;             // N % 8 == 0 and out / preact 16-byte aligned
+                                // (GLU: glu_n % 8 == 0, 8-element aligned)
+  // GLU mode (epilogue_glu): out [M, glu_n] (ldo = glu_n), preact nullable
+  // [M, 2 glu_n] receiving [z_gate | z_up], bias the gate bias and bias_up the
+  // up bias (each [glu_n], nullable), act an elementwise built-in.
+  bool glu = false;
+  int64_t glu_n = 0;
+  const void* bias_up = nullptr;
 };
 
 template <class T, class Acc, int BM, int BN, int THREADS>
@@ -61,12 +76,82 @@ __device__ __forceinline__ void epilogue_rowwise(Acc* stage, int lds, const EpiA
   }
 }
 
+// GLU: the tile at GEMM column n0 (a multiple of BN) holds output columns
+// c0 = n0 / 2 .. c0 + BN/2 - 1: gate products in stage columns [0, BN/2), up
+// products in [BN/2, BN).  rows: valid rows of the tile.
+template <class T, class Acc, int BM, int BN, int THREADS>
+__device__ __forceinline__ void epilogue_glu(const Acc* stage, int lds, const EpiArgs& e, int rows,
+                                             int64_t m0, int64_t n0) {
+  constexpr int H = BN / 2, V = 8, CPR = H / V;
+  static_assert(BN % 2 == 0 && H % V == 0, "GLU: half a tile must be whole 8-column chunks");
+  const int64_t N = e.glu_n;
+  const int64_t c0 = n0 / 2;
+  if (c0 >= N) return;
+  const int cols = static_cast<int>(N - c0 < H ? N - c0 : H);
+  T* out = static_cast<T*>(e.out);
+  T* z = static_cast<T*>(e.preact);
+  const T* bg = static_cast<const T*>(e.bias);
+  const T* bu = static_cast<const T*>(e.bias_up);
+  const Acc alpha = static_cast<Acc>(e.alpha);
+  visit_builtin(e.act, [&](auto op) {
+    using Op = decltype(op);
+    if constexpr (Op::kRowwise == Rowwise::None) {
+#pragma unroll 1
+      for (int c = threadIdx.x; c < BM * CPR; c += THREADS) {
+        const int r = c / CPR, j = (c % CPR) * V;
+        if (r >= rows || j >= cols) continue;
+        const Acc* sg = stage + r * lds + j;  // z_gate (no bias yet)
+        const Acc* su = sg + H;               // z_up of the same output columns
+        const int64_t col = c0 + j;
+        const int64_t oo = (m0 + r) * e.ldo + col;  // out [M, N]
+        const int64_t zo = (m0 + r) * 2 * N + col;  // z [M, 2N]: gate at zo, up at zo + N
+        if (e.vec) {  // N % 8 == 0, so the whole chunk is inside
+          // z first, then out (re-reading the staged sums): fewer live registers
+          if (z != nullptr) {
+            VecT<T, V> gv, uv;
+#pragma unroll
+            for (int i = 0; i < V; ++i) {
+              gv.v[i] = static_cast<T>(sg[i] + (bg != nullptr ? static_cast<Acc>(bg[col + i]) : Acc(0)));
+              uv.v[i] = static_cast<T>(su[i] + (bu != nullptr ? static_cast<Acc>(bu[col + i]) : Acc(0)));
+            }
+            *reinterpret_cast<VecT<T, V>*>(z + zo) = gv;
+            *reinterpret_cast<VecT<T, V>*>(z + zo + N) = uv;
+          }
+          VecT<T, V> yv;
+#pragma unroll
+          for (int i = 0; i < V; ++i) {
+            const Acc zg = sg[i] + (bg != nullptr ? static_cast<Acc>(bg[col + i]) : Acc(0));
+            const Acc zu = su[i] + (bu != nullptr ? static_cast<Acc>(bu[col + i]) : Acc(0));
+            yv.v[i] = static_cast<T>(Op::forward(zg, alpha) * zu);
+          }
+          *reinterpret_cast<VecT<T, V>*>(out + oo) = yv;
+        } else {
+          const int lim = cols - j < V ? cols - j : V;
+          for (int i = 0; i < lim; ++i) {
+            const Acc zg = sg[i] + (bg != nullptr ? static_cast<Acc>(bg[col + i]) : Acc(0));
+            const Acc zu = su[i] + (bu != nullptr ? static_cast<Acc>(bu[col + i]) : Acc(0));
+            if (z != nullptr) {
+              z[zo + i] = static_cast<T>(zg);
+              z[zo + N + i] = static_cast<T>(zu);
+            }
+            out[oo + i] = static_cast<T>(Op::forward(zg, alpha) * zu);
+          }
+        }
+      }
+    }
+  });
+}
+
 // stage: [BM][lds] accumulators of the tile at (m0, n0); all threads call this.
 template <class T, class Acc, int BM, int BN, int THREADS>
 __device__ __forceinline__ void epilogue_store(Acc* stage, int lds, const EpiArgs& e, int64_t M,
                                                int64_t N, int64_t m0, int64_t n0) {
   const int rows = static_cast<int>(M - m0 < BM ? M - m0 : BM);
   const int cols = static_cast<int>(N - n0 < BN ? N - n0 : BN);
+  if (e.glu) {
+    epilogue_glu<T, Acc, BM, BN, THREADS>(stage, lds, e, rows, m0, n0);
+    return;
+  }
   if (e.fuse_rowwise) {
     epilogue_rowwise<T, Acc, BM, BN, THREADS>(stage, lds, e, rows, cols, m0);
     return;

@@ -7,7 +7,8 @@
 // Tiling: a 64x64 block tile, 256 threads each owning a 4x4 micro-tile
 // (rows ty + 16i, columns tx + 16j: conflict-free shared reads), BK = 16,
 // global -> register prefetch of the next K slice while the current one is
-// multiplied from double-buffered shared memory.  Epilogue: epilogue.cuh.
+// multiplied from double-buffered shared memory.  Epilogue: epilogue.cuh
+// (also linear_glu's, over interleaved weights: glu.cu).
 // Speed: FMA bound on large problems (fp64: the GPU's FP64 rate; fp32:
 // well below cuBLAS's SIMT kernels, which use bigger register tiles).
 #include <c10/cuda/CUDAStream.h>
@@ -24,6 +25,7 @@ constexpr int BM = 64, BN = 64, BK = 16, THREADS = 256, TM = 4, TN = 4;
 constexpr int LDT = BM + 4;   // shared [BK][BM + 4] (same for B with BN)
 constexpr int LDS = BN + 8;   // staging [BM][BN + 8]
 static_assert(BM == BN, "one shared row length for both operands");
+static_assert(BN == kSimtBN, "gemm.cuh's kSimtBN (linear_glu's interleave) must match");
 constexpr int kLoads = BM * BK / THREADS;  // elements per thread per operand
 
 template <class T>
@@ -136,8 +138,11 @@ __global__ void __launch_bounds__(THREADS) simt_gemm_kernel(const GemmArgs p) {
 
 template <class T>
 bool simt_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c,
-               const at::Tensor& bias, const at::Tensor& preact, int epi_act, Rowwise rowwise, double alpha) {
-  GemmArgs p = make_gemm_args<T>(a, b, c, bias, preact, epi_act, rowwise, alpha);
+               const at::Tensor& bias, const at::Tensor& preact, int epi_act, Rowwise rowwise, double alpha,
+               const GluParams* glu) {
+  TORCH_CHECK(glu == nullptr || glu->bn == BN, "torch_act: linear_glu: the CUDA-core GEMM's tile is ", BN,
+              " wide, not ", glu->bn);
+  GemmArgs p = make_gemm_args<T>(a, b, c, bias, preact, epi_act, rowwise, alpha, glu);
   p.tiles_m = static_cast<int>(cdiv(p.M, BM));
   p.tiles_n = static_cast<int>(cdiv(p.N, BN));
   const bool fuse_rows = rowwise != Rowwise::None;
@@ -151,9 +156,11 @@ bool simt_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c,
 }
 
 template bool simt_gemm<float>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                               const at::Tensor&, const at::Tensor&, int, Rowwise, double);
+                               const at::Tensor&, const at::Tensor&, int, Rowwise, double,
+                               const GluParams*);
 template bool simt_gemm<double>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                const at::Tensor&, const at::Tensor&, int, Rowwise, double);
+                                const at::Tensor&, const at::Tensor&, int, Rowwise, double,
+                                const GluParams*);
 
 }  // namespace cuda
 }  // namespace torch_act

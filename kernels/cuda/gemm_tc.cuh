@@ -135,6 +135,8 @@ struct Cfg {
 };
 using CfgBig = Cfg<128, 128, 2, 4, 3, 2>;
 using CfgSmall = Cfg<64, 64, 2, 2, 4, 4>;
+static_assert(CfgBig::BM == kTcBigBM && CfgBig::BN == kTcBigBN && CfgSmall::BN == kTcSmallBN,
+              "gemm.cuh's tile constants (tc_big_tiles, linear_glu's interleave) must match");
 
 // Shared-memory geometry of one (dtype, layouts, config).
 template <class T, bool AK, bool BK, class C>
@@ -416,7 +418,8 @@ bool run(GemmArgs p, bool a_k, bool b_k, bool rowwise) {
 
 template <class T>
 bool tc_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c, const at::Tensor& bias,
-             const at::Tensor& preact, int epi_act, Rowwise rowwise, double alpha) {
+             const at::Tensor& preact, int epi_act, Rowwise rowwise, double alpha,
+             const GluParams* glu) {
   constexpr int VEC = 16 / sizeof(T);
   at::Tensor a2 = a, b2 = b;
   tc::Layout la = tc::vec_layout(a, VEC), lb = tc::vec_layout(b, VEC);
@@ -428,13 +431,14 @@ bool tc_gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c, cons
     b2 = tc::padded_kmajor_copy(b, VEC);
     lb = {true, true};
   }
-  GemmArgs p = make_gemm_args<T>(a2, b2, c, bias, preact, epi_act, rowwise, alpha);
-  // 128x128 tiles when they fill the GPU, else 64x64; TORCH_ACT_CUDA_TILE=big|small
-  // forces one (tests and sanitizer runs use it to reach both on small shapes).
-  bool big = cdiv(p.M, tc::CfgBig::BM) * cdiv(p.N, tc::CfgBig::BN) >= sm_count();
-  if (const char* force = std::getenv("TORCH_ACT_CUDA_TILE")) {
-    if (std::strcmp(force, "big") == 0) big = true;
-    if (std::strcmp(force, "small") == 0) big = false;
+  GemmArgs p = make_gemm_args<T>(a2, b2, c, bias, preact, epi_act, rowwise, alpha, glu);
+  // 128x128 tiles when they fill the GPU, else 64x64 (gemm.cuh: tc_big_tiles);
+  // linear_glu chose already: its weights are interleaved for that tile width.
+  bool big = tc_big_tiles(p.M, p.N);
+  if (glu != nullptr) {
+    TORCH_CHECK(glu->bn == tc::CfgBig::BN || glu->bn == tc::CfgSmall::BN,
+                "torch_act: linear_glu: no tensor-core tile of width ", glu->bn);
+    big = glu->bn == tc::CfgBig::BN;
   }
   if (big) return tc::run<T, tc::CfgBig>(p, la.kmajor, lb.kmajor, rowwise != Rowwise::None);
   return tc::run<T, tc::CfgSmall>(p, la.kmajor, lb.kmajor, rowwise != Rowwise::None);

@@ -8,6 +8,7 @@
 namespace torch_act {
 namespace cuda {
 template bool tc_gemm<c10::BFloat16>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                           const at::Tensor&, const at::Tensor&, int, Rowwise, double);
+                           const at::Tensor&, const at::Tensor&, int, Rowwise, double,
+                           const GluParams*);
 }  // namespace cuda
 }  // namespace torch_act

@@ -44,17 +44,17 @@ void gemm_act(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c,
       TORCH_CHECK(tensor_cores, "torch_act: float16/bfloat16 linear_act needs a GPU of compute "
                                 "capability 8.0 or newer (mma.sync, cp.async)");
       fused = st == at::kHalf
-                  ? tc_gemm<c10::Half>(a, b, c, bias, preact, epi, rowwise, alpha)
-                  : tc_gemm<c10::BFloat16>(a, b, c, bias, preact, epi, rowwise, alpha);
+                  ? tc_gemm<c10::Half>(a, b, c, bias, preact, epi, rowwise, alpha, nullptr)
+                  : tc_gemm<c10::BFloat16>(a, b, c, bias, preact, epi, rowwise, alpha, nullptr);
       break;
     case at::kFloat:
       // TF32 follows torch.backends.cuda.matmul.allow_tf32, as torch's own matmuls do.
       fused = tensor_cores && at::globalContext().allowTF32CuBLAS()
-                  ? tc_gemm<float>(a, b, c, bias, preact, epi, rowwise, alpha)
-                  : simt_gemm<float>(a, b, c, bias, preact, epi, rowwise, alpha);
+                  ? tc_gemm<float>(a, b, c, bias, preact, epi, rowwise, alpha, nullptr)
+                  : simt_gemm<float>(a, b, c, bias, preact, epi, rowwise, alpha, nullptr);
       break;
     case at::kDouble:
-      fused = simt_gemm<double>(a, b, c, bias, preact, epi, rowwise, alpha);
+      fused = simt_gemm<double>(a, b, c, bias, preact, epi, rowwise, alpha, nullptr);
       break;
     default:
       TORCH_CHECK(false, "torch_act: unsupported dtype ", st);
