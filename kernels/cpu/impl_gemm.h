@@ -67,7 +67,8 @@ void gemm_task_fn(const GemmProblem* p, const Blocking* bl, const void* pa, int6
   }
 }
 
-void blocking_fn(const GemmProblem* p, int32_t bf16_dot, Blocking* bl) {
+void blocking_fn(const GemmProblem* p, int32_t bf16_dot, int64_t l2_bytes, Blocking* bl) {
+  const int64_t l2 = l2_bytes > 0 ? l2_bytes : TA_L2_BYTES;
   bl->kalign = 1;
   bl->a_pad = 0;
   if (p->compute == DT::F64) {
@@ -106,7 +107,7 @@ void blocking_fn(const GemmProblem* p, int32_t bf16_dot, Blocking* bl) {
       // B slice ~ 1/2 of L2.
       const int64_t nkb = (imax(p->K, 1) + TA_AMX_KC - 1) / TA_AMX_KC;
       bl->kc = round_up((imax(p->K, 1) + nkb - 1) / nkb, 32);
-      bl->nc = imax(32, (TA_L2_BYTES / 2) / (bl->kc * 2) / 32 * 32);
+      bl->nc = imax(32, (l2 / 2) / (bl->kc * 2) / 32 * 32);
       bl->mc = round_up(imax(p->M, 1), 32);
       return;
     }
@@ -122,6 +123,6 @@ void blocking_fn(const GemmProblem* p, int32_t bf16_dot, Blocking* bl) {
   const int64_t kmax = 8192 / bl->elem;
   const int64_t nkb = (imax(p->K, 1) + kmax - 1) / kmax;
   bl->kc = round_up((imax(p->K, 1) + nkb - 1) / nkb, 16);
-  bl->nc = imax(bl->nr, (TA_L2_BYTES / 2) / (bl->kc * bl->elem) / bl->nr * bl->nr);
+  bl->nc = imax(bl->nr, (l2 / 2) / (bl->kc * bl->elem) / bl->nr * bl->nr);
   bl->mc = round_up(imax(p->M, 1), bl->mr);
 }

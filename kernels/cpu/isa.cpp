@@ -8,6 +8,7 @@
 // back with a warning).  set_isa() switches later, with a clear error.
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <string>
@@ -148,6 +149,15 @@ bool bf16_dot_enabled() {
   }();
   if (!features().bf16) return false;
   return env >= 0 ? env == 1 : !features().amx;
+}
+
+int64_t l2_bytes() {
+  static const int64_t bytes = [] {
+    const char* e = std::getenv("TORCH_ACT_L2_BYTES");
+    const int64_t b = e && *e ? std::atoll(e) : 0;
+    return b > 0 ? std::clamp<int64_t>(b, int64_t(128) << 10, int64_t(64) << 20) : int64_t(2) << 20;
+  }();
+  return bytes;
 }
 
 const ActKernels* builtin_kernels(CpuIsa isa, int index) {

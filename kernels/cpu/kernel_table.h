@@ -144,9 +144,10 @@ struct KernelTable {
   const char* name;
   int32_t isa;  // its slot in Activation::cpu (csrc/registry.h: CpuIsa)
   // Chooses the packing kind and block sizes (bf16_dot: use the AVX512-BF16
-  // microkernel).  nc is an upper bound; the driver may lower it (keeping it a
+  // microkernel; l2_bytes: one core's L2, which the kc x nc B slice is sized
+  // to).  nc is an upper bound; the driver may lower it (keeping it a
   // multiple of nr) to balance threads.
-  void (*blocking)(const GemmProblem* p, int32_t bf16_dot, Blocking* out);
+  void (*blocking)(const GemmProblem* p, int32_t bf16_dot, int64_t l2_bytes, Blocking* out);
   // Packs A panels [i0, i1) (all K blocks) into `dst` (the whole packed A).
   void (*pack_a)(const GemmProblem* p, const Blocking* bl, int64_t i0, int64_t i1, void* dst);
   // Small-shape path, no packing of A: bt transposed into ws ([K][round_up(N)],

@@ -162,7 +162,7 @@ void run_gemm(const KernelTable* kt, const ActKernels* ak, const GemmProblem& p,
   }
 
   Blocking bl;
-  kt->blocking(&p, bf16_dot_enabled() ? 1 : 0, &bl);
+  kt->blocking(&p, bf16_dot_enabled() ? 1 : 0, l2_bytes(), &bl);
   const int64_t kc = bl.kc;
   const int64_t npa = ceil_div(M, bl.mr), Mp = npa * bl.mr;
   // packed A: every K block of every panel (K rounded up per block to kalign)
@@ -485,7 +485,7 @@ MicroPeak micro_peak(double seconds) {
   q.M = q.N = q.K = 256;
   q.a.dt = q.bt.dt = q.out_dt = q.bias_dt = q.pre_dt = q.compute = DT::F32;
   Blocking bl;
-  kt->blocking(&q, 0, &bl);
+  kt->blocking(&q, 0, l2_bytes(), &bl);
   MicroPeak r;
   r.isa = kt->name;
   r.mr = bl.mr;
