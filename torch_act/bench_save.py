@@ -1,6 +1,7 @@
 """The ``save`` benchmark case: what each saved-tensor policy keeps per layer
 and what it costs in time, for one ``torch_act.nn.Linear`` layer (``"auto"``:
-the output or the pre-activation, as the derivative reads).
+the bits for a relu-like activation on these layers, else the output or the
+pre-activation, as the derivative reads; docs/memory.md).
 
 Bytes kept: every tensor the layer's autograd node saves, seen through
 ``torch.autograd.graph.saved_tensors_hooks``, minus the layer's own input and
