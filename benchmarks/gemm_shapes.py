@@ -23,7 +23,7 @@ def tm(f):
 dts = [getattr(torch, d) for d in (sys.argv[1] if len(sys.argv) > 1 else "float32").split(",")]
 shapes = [(2048, 2048, 2048, "identity", False), (512, 3072, 768, "identity", False), (512, 768, 3072, "gelu", False),
           (512, 768, 3072, "gelu", True), (512, 3072, 768, "identity", True), (77, 1000, 3000, "relu", False), (1000, 1000, 3000, "relu", True)]
-print("L2", os.environ.get("TORCH_ACT_L2_BYTES", "auto"), "isa", torch_act.cpu_isa())
+print("L2", os.environ.get("TORCH_ACT_L2_BYTES", "default (2 MiB)"), "isa", torch_act.cpu_isa())
 for dt in dts:
     for M, K, N, act, bwd in shapes:
         x = torch.randn(M, K, dtype=dt, requires_grad=bwd)
