@@ -373,3 +373,35 @@ def test_gated_unit_recompute_keeps_only_the_operands():
         torch_act.nn.GatedMLP(4, 8, save="mask")
     with pytest.raises(ValueError, match="unknown save policy 'bits'"):
         torch_act.linear_glu(x, m.gate_proj.weight, m.up_proj.weight, save="bits")
+
+
+def test_auto_mask_of_a_big_layer_under_torch_func_double_backward_and_compile():
+    """The default policy on a layer big enough for the mask: torch.func (grad, vmap of grad),
+    a gradient penalty (double backward) and torch.compile(fullgraph) give eager's results."""
+    torch.manual_seed(0)
+    x = torch.randn(256, 512, dtype=torch.float64)
+    w = torch.randn(512, 512, dtype=torch.float64) / 20
+    b = torch.randn(512, dtype=torch.float64)
+    kept, _, _ = _saved("relu", None, "auto", torch.float64, m=256, n=512, k=512)
+    assert any(t.dtype == torch.uint8 for t in kept)  # the bits, so the paths below are the mask's
+    f = lambda w, x: torch_act.linear_act(x, w, b, "relu").square().sum()  # noqa: E731
+    e = lambda w, x: torch.relu(x @ w.t() + b).square().sum()  # noqa: E731
+    torch.testing.assert_close(torch.func.grad(f)(w, x), torch.func.grad(e)(w, x))
+    xs = x.reshape(4, 64, 512)
+    torch.testing.assert_close(torch.func.vmap(torch.func.grad(f), in_dims=(None, 0))(w, xs),
+                               torch.func.vmap(torch.func.grad(e), in_dims=(None, 0))(w, xs))
+    pens = []
+    for fn in (lambda xr, wr: torch_act.linear_act(xr, wr, b, "leaky_relu", 0.1),
+               lambda xr, wr: torch.nn.functional.leaky_relu(xr @ wr.t() + b, 0.1)):
+        xr, wr = x.clone().requires_grad_(), w.clone().requires_grad_()
+        gx, gw = torch.autograd.grad(fn(xr, wr).square().sum(), (xr, wr), create_graph=True)
+        pens.append(torch.autograd.grad(gx.square().sum() + gw.square().sum(), (xr, wr)))
+    for a, r in zip(*pens):
+        torch.testing.assert_close(a, r)
+    lin = torch_act.nn.Linear(512, 512, activation="relu")
+    xx = torch.randn(256, 512, requires_grad=True)
+    torch.compile(lin, fullgraph=True, backend="aot_eager")(xx).square().sum().backward()
+    got = xx.grad.clone()
+    xx.grad = None
+    lin(xx).square().sum().backward()
+    torch.testing.assert_close(got, xx.grad)
