@@ -204,21 +204,28 @@ def test_linear_act_strides_tf32(layout):
         check_strides(layout, torch.float32, tf32=True)
 
 
+def apply_x_layout(x, layout):
+    """x [M, K] in one of the layouts the stride tests cover (others: unchanged)."""
+    M, K = x.shape
+    if layout in ("x_t", "both_t"):
+        return x.t().contiguous().t()  # [M, K] with unit stride along M
+    if layout == "x_sliced":
+        return torch.cat([x, x[:, :8]], 1)[:, :K]  # row stride K + 8
+    if layout == "x_offset":
+        return torch.cat([x.view(-1)[:1], x.reshape(-1)])[1:].view(M, K)  # misaligned start
+    if layout == "x_3d":
+        return x.view(7, M // 7, K).transpose(0, 1)  # non-viewable flatten
+    return x
+
+
 def check_strides(layout, dtype, tf32):
     M, K, N = 70, 48, 40
     x, w, b = make_linear(M, K, N, dtype, seed=3)
-    if layout in ("x_t", "both_t"):
-        x = x.t().contiguous().t()  # [M, K] with unit stride along M
+    x = apply_x_layout(x, layout)
     if layout in ("w_t", "both_t"):
         w = w.t().contiguous().t()
-    if layout == "x_sliced":
-        x = torch.cat([x, x[:, :8]], 1)[:, :K]  # row stride K + 8
-    if layout == "x_offset":
-        x = torch.cat([x.view(-1)[:1], x.reshape(-1)])[1:].view(M, K)  # misaligned start
     if layout == "w_expanded":
         w = w[:1].expand(N, K)  # zero row stride
-    if layout == "x_3d":
-        x = x.view(7, 10, K).transpose(0, 1)  # non-viewable flatten
     x = x.detach().requires_grad_(True)  # views above stay leaves
     w = w.detach().requires_grad_(True)
     y = torch_act.linear_act(x, w, b, "silu")
@@ -451,18 +458,11 @@ def test_linear_glu_strides(layout, mode):
     dtype, tf32 = glu_mode(mode)
     M, K, N = 70, 48, 45
     x, wg, wu, bg, bu = make_glu(M, K, N, dtype, "both", seed=30)
-    if layout == "x_t":
-        x = x.t().contiguous().t()  # unit stride along M
+    x = apply_x_layout(x, layout)
     if layout == "w_t":
         wg, wu = wg.t().contiguous().t(), wu.t().contiguous().t()
-    if layout == "x_sliced":
-        x = torch.cat([x, x[:, :8]], 1)[:, :K]  # row stride K + 8
-    if layout == "x_offset":
-        x = torch.cat([x.view(-1)[:1], x.reshape(-1)])[1:].view(M, K)  # misaligned start
     if layout == "w_expanded":
         wu = wu[:1].expand(N, K)  # zero row stride
-    if layout == "x_3d":
-        x = x.view(7, 10, K).transpose(0, 1)  # non-viewable flatten
     with allow_tf32(tf32):
         for name in ("silu", "gelu"):
             run_glu(x, wg, wu, bg, bu, name, None, gemm_tol(dtype, tf32), f"{layout} {name} {mode}")

@@ -155,7 +155,7 @@ int64_t l2_bytes() {
   static const int64_t bytes = [] {
     const char* e = std::getenv("TORCH_ACT_L2_BYTES");
     const int64_t b = e && *e ? std::atoll(e) : 0;
-    return b > 0 ? std::clamp<int64_t>(b, int64_t(128) << 10, int64_t(64) << 20) : int64_t(2) << 20;
+    return b > 0 ? std::clamp<int64_t>(b, int64_t(128) << 10, int64_t(64) << 20) : int64_t(0);
   }();
   return bytes;
 }

@@ -13,7 +13,8 @@ const KernelTable* active_kernels();
 // TORCH_ACT_CPU_BF16_DOT is not "0").
 bool bf16_dot_enabled();
 // The L2 size in bytes the GEMM's kc x nc B slices are sized to (half of it):
-// TORCH_ACT_L2_BYTES when set (clamped to [128 KiB, 64 MiB]), else 2 MiB.
+// TORCH_ACT_L2_BYTES when set (clamped to [128 KiB, 64 MiB]), else 0: the
+// ISA kernels' own TA_L2_BYTES (2 MiB, kernels_impl.h).
 // Not the detected size: on a Zen 4 (1 MiB L2) 1 MiB and 2 MiB measured the
 // same within the noise, 512 KiB slower at 2048^3 (benchmarks/RESULTS.md), so
 // the default stays what the kernels were tuned with; the variable is for tuning.

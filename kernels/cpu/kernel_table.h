@@ -144,8 +144,8 @@ struct KernelTable {
   const char* name;
   int32_t isa;  // its slot in Activation::cpu (csrc/registry.h: CpuIsa)
   // Chooses the packing kind and block sizes (bf16_dot: use the AVX512-BF16
-  // microkernel; l2_bytes: one core's L2, which the kc x nc B slice is sized
-  // to).  nc is an upper bound; the driver may lower it (keeping it a
+  // microkernel; l2_bytes: the L2 size the kc x nc B slice is sized to, 0 for
+  // the ISA's default TA_L2_BYTES).  nc is an upper bound; the driver may lower it (keeping it a
   // multiple of nr) to balance threads.
   void (*blocking)(const GemmProblem* p, int32_t bf16_dot, int64_t l2_bytes, Blocking* out);
   // Packs A panels [i0, i1) (all K blocks) into `dst` (the whole packed A).
