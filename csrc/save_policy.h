@@ -141,7 +141,9 @@ struct SaveImpls {
     at::Tensor out = at::empty(grad.sizes(), grad.options());
     if (grad.numel() == 0) return out;
     const int64_t n = grad.size(-1), m = grad.numel() / n;
-    K::mask_grad(grad.contiguous().view({m, n}), mask.contiguous().view({m, mask.size(-1)}),
+    // grad as [m, n] without a copy where its strides allow (a broadcast
+    // grad_out, e.g. from y.sum().backward(), keeps its zero strides)
+    K::mask_grad(grad.reshape({m, n}), mask.contiguous().view({m, mask.size(-1)}),
                  act->mask_slope(true, a), act->mask_slope(false, a), out.view({m, n}));
     return out;
   }

@@ -293,6 +293,9 @@ def test_bf16_dot_kernel_forced():
         "for act in ['relu', 'gelu', 'softmax']:\n"
         "    t.check_linear('avx512', torch.bfloat16, act, 70, 45, 301, xl='t', threads=2, seed=3)\n"
         "    t.check_linear('avx512', torch.bfloat16, act, 33, 70, 130, wl='slice', seed=4)\n"
+        # the backward GEMMs' transposed operands packed k-outer over many
+        # panels (w^T for dx, dz^T and x^T for dw), an odd K for dw (M = 77)
+        "    t.check_linear('avx512', torch.bfloat16, act, 77, 300, 1000, threads=2, seed=5)\n"
         "print('ok')\n" % os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, TORCH_ACT_CPU_BF16_DOT="1")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,

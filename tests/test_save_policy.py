@@ -261,6 +261,35 @@ def test_act_mask_and_mask_grad_against_float64(act, dtype, isa):
         assert torch.equal(dz.nan_to_num(), ref.nan_to_num()), (isa, n)
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_mask_grad_reads_any_grad_layout(dtype, isa):
+    # a broadcast grad_out (y.sum().backward() on the layer's output: strides
+    # 0, 0), a broadcast row (0, 1), rows with padding, a transposed view:
+    # each equals the same grad made contiguous
+    torch_act.set_cpu_isa(isa)
+    gen = torch.Generator().manual_seed(5)
+    for m, n in ((1, 9), (5, 37), (130, 65)):
+        s = torch.randn(m, n, generator=gen).to(dtype)
+        bits = _ops._act_mask(s, "leaky_relu", 0.1)
+        base = torch.randn(m, n + 3, generator=gen).to(dtype)
+        layouts = {
+            "scalar": torch.tensor(1.7, dtype=dtype).expand(m, n),
+            "row": base[0, :n].expand(m, n),
+            "padded rows": base[:, 1:n + 1],
+            "transposed": base[:, :n].t().contiguous().t(),
+            "3d broadcast": torch.tensor(-0.5, dtype=dtype).expand(2, m, n),
+        }
+        for name, g in layouts.items():
+            b = bits.expand(2, *bits.shape) if g.dim() == 3 else bits
+            got = _ops._mask_grad(g, b, "leaky_relu", 0.1)
+            want = _ops._mask_grad(g.contiguous(), b.contiguous(), "leaky_relu", 0.1)
+            assert got.is_contiguous() and got.shape == g.shape, name
+            assert torch.equal(got, want), (isa, name, m, n)
+            ref = _ops._activation_bwd(g.contiguous(), s.expand_as(g).contiguous(), "leaky_relu", 0.1)
+            assert torch.equal(got, ref), (isa, name, m, n)
+
+
 def test_opcheck_and_vmap():
     x, w, b, g = _data(torch.float32, m=9, n=21, k=6)
     s = torch.relu(x @ w.t() + b)

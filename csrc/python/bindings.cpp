@@ -77,10 +77,14 @@ PYBIND11_MODULE(_C, m) {
         d["kc"] = r.kc;
         d["microkernel_gflops"] = r.microkernel_gflops;
         d["fma_loop_gflops"] = r.fma_loop_gflops;
+        d["bf16_microkernel_gflops"] = r.bf16_microkernel_gflops;
+        d["bf16_dot_loop_gflops"] = r.bf16_dot_loop_gflops;
         return d;
       },
       py::arg("seconds") = 0.5,
-      "single-thread GFLOP/s of the fp32 microkernel alone and of a pure FMA loop");
+      "single-thread GFLOP/s of the fp32 microkernel alone and of a pure FMA loop; "
+      "bf16_*: the same for the AVX512-BF16 pair kernel and a pure vdpbf16ps loop "
+      "(0 where the path or the CPU has no bf16 dot product)");
   m.def("cpu_parallel_width", &torch_act::cpu::parallel_width,
         "distinct threads one CPU-kernel parallel region runs on now");
   m.def("cpu_scratch_bytes", &torch_act::cpu::scratch_bytes_held,

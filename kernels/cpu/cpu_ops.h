@@ -66,7 +66,8 @@ void activation_deriv(const at::Tensor& g, const at::Tensor& s, const KernelSet&
 // e.g. a build without OpenMP where ATen's backend needs it.  For the tests.
 // save="mask": bits [M, ceil(N/8)] uint8 from the saved rows s [M, N]
 // (contiguous; y or z as the activation saves), and dz = g * slope(bit)
-// (g, out [M, N] contiguous; on / off: the activation's mask_slope).
+// (g [M, N] any strides, out [M, N] contiguous; on / off: the activation's
+// mask_slope).
 void mask_pack(const at::Tensor& s, const KernelSet& act, double alpha, double off,
                const at::Tensor& bits);
 void mask_grad(const at::Tensor& g, const at::Tensor& bits, double on, double off,
@@ -85,6 +86,8 @@ struct MicroPeak {
   std::string isa;
   int64_t mr, nr, kc;
   double microkernel_gflops, fma_loop_gflops;
+  // the bf16 pair kernel and a pure vdpbf16ps loop; 0 without AVX512-BF16
+  double bf16_microkernel_gflops, bf16_dot_loop_gflops;
 };
 MicroPeak micro_peak(double seconds);
 

@@ -271,6 +271,41 @@ void pack_a_amx(const GemmProblem* p, const Blocking* bl, int64_t i0, int64_t i1
 }
 #endif
 
+#ifdef TA_HAS_BF16_DOT
+// pack_many's k-outer walk for bf16 pairs: for each (k, k+1) pair, the two
+// source rows' runs over all np panels, zipped into 32-bit (k, k+1) lanes
+// (the layout of pack_pairs_rowcontig, np panels at once).
+template <class Src>
+void pack_pairs_many(const Src* src, int64_t cs, int64_t nrows, int64_t r0, int64_t np, int R,
+                     int64_t kcur, int64_t kcurp, bf16_t* dst, int64_t pstride) {
+  const int64_t span = imin(nrows, r0 + np * R) - r0;  // source elements per k
+  const __m256i z = _mm256_setzero_si256();
+  for (int64_t k = 0; k < kcurp; k += 2) {
+    const Src* s0 = src + k * cs;
+    const Src* s1 = s0 + cs;
+    const bool has0 = k < kcur, has1 = k + 1 < kcur;
+    if (k + 8 < kcur)  // rows 8 and 9 ahead (rows are cs apart: no HW prefetch)
+      for (int64_t o = 0; o < span; o += 64 / int64_t(sizeof(Src))) {
+        __builtin_prefetch(s0 + 8 * cs + r0 + o, 0, 3);
+        if (k + 9 < kcur) __builtin_prefetch(s0 + 9 * cs + r0 + o, 0, 3);
+      }
+    for (int64_t i = 0; i < np; ++i) {
+      const int64_t rb = r0 + i * R;
+      float* d = reinterpret_cast<float*>(dst + i * pstride + k * R);
+      for (int q = 0; q < R; q += 16) {
+        const int nr = int(imin(16, R - q));
+        const int nrv = int(imax(0, imin(nr, nrows - rb - q)));
+        const __m256i lo = (has0 && nrv > 0) ? bf16_bits(s0 + rb + q, nrv) : z;
+        const __m256i hi = (has1 && nrv > 0) ? bf16_bits(s1 + rb + q, nrv) : z;
+        const __m512i v = _mm512_or_si512(_mm512_cvtepu16_epi32(lo),
+                                          _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
+        store_n(d + q, VecF(_mm512_castsi512_ps(v)), nr);
+      }
+    }
+  }
+}
+#endif
+
 // Several consecutive R-row panels [r0, r0 + np*R) (panel stride pstride
 // elements).  Row-contiguous sources (rs == 1) are read k-outer across all
 // the panels, so each k touches one contiguous run of the source (a
@@ -279,6 +314,19 @@ template <class Dst>
 void pack_many(const MatRef& m, int64_t nrows, int64_t r0, int64_t np, int R, int64_t k0,
                int64_t kcur, int64_t kcurp, Dst* dst, int64_t pstride) {
   using V = typename std::conditional_t<sizeof(Dst) == 8, VecD, VecF>;
+#ifdef TA_HAS_BF16_DOT
+  if constexpr (sizeof(Dst) == 2) {
+    if (m.rs == 1 && m.cs != 1 && np > 1 && (m.dt == DT::BF16 || m.dt == DT::F32)) {
+      if (m.dt == DT::BF16)
+        pack_pairs_many(static_cast<const bf16_t*>(m.p) + k0 * m.cs, m.cs, nrows, r0, np, R, kcur,
+                        kcurp, dst, pstride);
+      else
+        pack_pairs_many(static_cast<const float*>(m.p) + k0 * m.cs, m.cs, nrows, r0, np, R, kcur,
+                        kcurp, dst, pstride);
+      return;
+    }
+  }
+#endif
   if (m.rs == 1 && m.cs != 1 && sizeof(Dst) != 2 && np > 1) {
     const auto run = [&](auto* src) {
       using Src = std::remove_const_t<std::remove_pointer_t<decltype(src)>>;

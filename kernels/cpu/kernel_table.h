@@ -164,7 +164,8 @@ struct KernelTable {
   void (*mask_grad_rows)(const void* g, DT dt, const uint8_t* bits, int64_t ldb, int64_t rows,
                          int64_t n, double on, double off, void* out);
   // Benchmark only: mode 0 runs the fp32 microkernel alone (reps passes over
-  // cache-resident kc-deep panels), mode 1 a pure FMA loop; returns the FLOPs.
+  // cache-resident kc-deep panels), mode 1 a pure FMA loop, modes 2 / 3 the
+  // same for the bf16 pair kernel and vdpbf16ps (0 FLOPs on paths without it).
   double (*micro_bench)(int64_t kc, int64_t reps, int32_t mode);
   // The built-ins' kernels on this path, in TORCH_ACT_BUILTIN_ACTIVATIONS
   // order (kNumBuiltinActivations entries); [0] is the identity.

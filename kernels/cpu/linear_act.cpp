@@ -491,13 +491,17 @@ MicroPeak micro_peak(double seconds) {
   r.mr = bl.mr;
   r.nr = bl.nr;
   r.kc = 256;
-  double gf[2];
-  for (int mode = 0; mode < 2; ++mode) {
+  double gf[4] = {0, 0, 0, 0};
+  // modes 2, 3: the bf16 pair kernel and a pure vdpbf16ps loop (0 where this
+  // path has no bf16 dot product or the CPU lacks AVX512-BF16)
+  const int nmodes = bf16_dot_enabled() ? 4 : 2;
+  for (int mode = 0; mode < nmodes; ++mode) {
     int64_t reps = 64;
     for (;;) {  // grow reps until one timed call lasts about `seconds`
       const auto t0 = std::chrono::steady_clock::now();
       const double flops = kt->micro_bench(r.kc, reps, mode);
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (flops == 0.0) break;
       if (s >= seconds || reps > (int64_t(1) << 40)) {
         gf[mode] = flops / s / 1e9;
         break;
@@ -508,6 +512,8 @@ MicroPeak micro_peak(double seconds) {
   }
   r.microkernel_gflops = gf[0];
   r.fma_loop_gflops = gf[1];
+  r.bf16_microkernel_gflops = gf[2];
+  r.bf16_dot_loop_gflops = gf[3];
   return r;
 }
 
@@ -633,11 +639,30 @@ void mask_grad(const at::Tensor& g, const at::Tensor& bits, double on, double of
   const KernelTable* kt = active_kernels();
   const DT dt = to_dt(g.scalar_type());
   const int64_t es = dt_size(dt);
-  const char* gp = static_cast<const char*>(g.const_data_ptr());
+  // g's rows at stride ldg: any row stride with contiguous rows is read in
+  // place (a broadcast g, stride 0, included); a broadcast scalar (strides
+  // 0, 0) becomes one materialised row; other layouts are copied.
+  at::Tensor gs = g;
+  int64_t ldg = M == 1 ? N : g.stride(0);
+  if (N > 1 && g.stride(1) != 1) {
+    if (g.stride(0) == 0) {
+      gs = g.select(0, 0).contiguous();
+      ldg = 0;
+    } else {
+      gs = g.contiguous();
+      ldg = N;
+    }
+  }
+  const char* gp = static_cast<const char*>(gs.const_data_ptr());
   const uint8_t* bp = bits.const_data_ptr<uint8_t>();
   char* op = static_cast<char*>(out.data_ptr());
   maybe_parallel(M, std::max<int64_t>(1, 16384 / N), M * N * 2, [&](int64_t r0, int64_t r1) {
-    kt->mask_grad_rows(gp + r0 * N * es, dt, bp + r0 * nb, nb, r1 - r0, N, on, off, op + r0 * N * es);
+    if (ldg == N) {
+      kt->mask_grad_rows(gp + r0 * N * es, dt, bp + r0 * nb, nb, r1 - r0, N, on, off, op + r0 * N * es);
+      return;
+    }
+    for (int64_t r = r0; r < r1; ++r)
+      kt->mask_grad_rows(gp + r * ldg * es, dt, bp + r * nb, nb, 1, N, on, off, op + r * N * es);
   });
 }
 
