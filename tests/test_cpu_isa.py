@@ -283,6 +283,27 @@ def test_isa_env_at_load(value, expect):
         assert got == expect
 
 
+def test_micro_peak_reports_every_kernel():
+    """cpu_micro_peak runs the fp32 microkernel and FMA loop on every path, and
+    the bf16 pair kernel / vdpbf16ps loop exactly where the path has them."""
+    for isa in ISAS:
+        torch_act.set_cpu_isa(isa)
+        r = torch_act._C.cpu_micro_peak(0.01)
+        assert r["isa"] == isa and r["mr"] > 0 and r["nr"] > 0
+        assert r["microkernel_gflops"] > 0 and r["fma_loop_gflops"] > 0, r
+        has_dot = isa in ("avx512", "amx") and "avx512_bf16" in _cpu_flags()
+        assert (r["bf16_microkernel_gflops"] > 0) == has_dot, r
+        assert (r["bf16_dot_loop_gflops"] > 0) == has_dot, r
+
+
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
+    except OSError:
+        return []
+
+
 @pytest.mark.skipif("avx512" not in ISAS, reason="needs the avx512 path")
 def test_bf16_dot_kernel_forced():
     """The AVX512-BF16 (vdpbf16ps) microkernel, used by default only on CPUs

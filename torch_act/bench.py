@@ -295,6 +295,10 @@ def run(args):
         print(f"microkernel alone (1 thread): {micro['microkernel_gflops']:.1f} GFLOP/s = "
               f"{100 * micro['microkernel_gflops'] / micro['fma_loop_gflops']:.1f}% of the FMA-loop peak "
               f"{micro['fma_loop_gflops']:.1f}, {100 * micro['microkernel_gflops'] / peak:.1f}% of theoretical {peak:.0f}")
+        if micro.get("bf16_dot_loop_gflops"):
+            print(f"bf16 pair microkernel alone (1 thread): {micro['bf16_microkernel_gflops']:.1f} GFLOP/s = "
+                  f"{100 * micro['bf16_microkernel_gflops'] / micro['bf16_dot_loop_gflops']:.1f}% of the "
+                  f"vdpbf16ps-loop peak {micro['bf16_dot_loop_gflops']:.1f}")
         print(f"GEMM {n}^3 fp32, {threads} threads: torch_act {g:.1f} GFLOP/s, eager {ge:.1f} GFLOP/s")
     return rows, peak_row, lce, save
 
@@ -319,7 +323,11 @@ def to_markdown(rows, peak_row, args, lce=(), save=()):
                     f"{micro['mr']}x{micro['nr']} register tile over cache-resident kc={micro['kc']} panels, "
                     f"one thread): {mk:.1f} GFLOP/s = {100 * mk / fl:.1f}% of the measured FMA-loop peak "
                     f"({fl:.1f} GFLOP/s per core: independent FMAs, no loads) and {100 * mk / peak:.1f}% of "
-                    f"the theoretical {peak:.0f} GFLOP/s per core ({how}).",
+                    f"the theoretical {peak:.0f} GFLOP/s per core ({how})."
+                    + (f" The bf16 pair kernel (vdpbf16ps, same tile): {micro['bf16_microkernel_gflops']:.1f} "
+                       f"GFLOP/s = {100 * micro['bf16_microkernel_gflops'] / micro['bf16_dot_loop_gflops']:.1f}% "
+                       f"of a pure vdpbf16ps loop ({micro['bf16_dot_loop_gflops']:.1f} GFLOP/s per core)."
+                       if micro.get("bf16_dot_loop_gflops") else ""),
                 "", f"Whole GEMM {n}^3 fp32 identity, {threads} threads: torch_act {g:.1f} GFLOP/s = "
                     f"{100 * g / (peak * threads):.1f}% of {threads} x theoretical; eager F.linear {ge:.1f} GFLOP/s."]
     if lce:

@@ -151,6 +151,8 @@ bool bf16_dot_enabled() {
   return env >= 0 ? env == 1 : !features().amx;
 }
 
+bool cpu_has_bf16_dot() { return features().bf16; }
+
 int64_t l2_bytes() {
   static const int64_t bytes = [] {
     const char* e = std::getenv("TORCH_ACT_L2_BYTES");

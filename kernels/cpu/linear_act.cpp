@@ -494,7 +494,7 @@ MicroPeak micro_peak(double seconds) {
   double gf[4] = {0, 0, 0, 0};
   // modes 2, 3: the bf16 pair kernel and a pure vdpbf16ps loop (0 where this
   // path has no bf16 dot product or the CPU lacks AVX512-BF16)
-  const int nmodes = bf16_dot_enabled() ? 4 : 2;
+  const int nmodes = cpu_has_bf16_dot() ? 4 : 2;
   for (int mode = 0; mode < nmodes; ++mode) {
     int64_t reps = 64;
     for (;;) {  // grow reps until one timed call lasts about `seconds`
