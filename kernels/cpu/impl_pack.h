@@ -132,22 +132,37 @@ inline __m256i bf16_bits(const bf16_t* p, int n) {
 }
 inline __m256i bf16_bits(const float* p, int n) { return f32_to_bf16(load_n(p, n)); }
 
-// row-contiguous source (rs == 1) into pairs [Kp/2][R][2]: for each k pair,
-// two contiguous row runs zipped into 32-bit (k, k+1) lanes.
+// Row-contiguous source (rs == 1) into np pair panels [Kp/2][R][2] (panel i
+// holds rows r0 + i*R .. of src, pstride elements apart): for each (k, k+1)
+// pair, the two source rows' runs over all the panels, zipped into 32-bit
+// (k, k+1) lanes.  One walk down k for the whole slice: the panel-at-a-time
+// walk touched one 64-byte piece of each source row per k, panel after panel.
 template <class Src>
-void pack_pairs_rowcontig(const Src* src, int64_t cs, int64_t rows, int R, int64_t K, int64_t Kp,
-                          bf16_t* dst) {
-  for (int64_t k = 0; k < Kp; k += 2) {
-    for (int r0 = 0; r0 < R; r0 += 16) {
-      const int nr = int(imin(16, R - r0));
-      const int nrv = int(imax(0, imin(nr, rows - r0)));
-      const __m256i z = _mm256_setzero_si256();
-      const __m256i lo = (k < K && nrv > 0) ? bf16_bits(src + k * cs + r0, nrv) : z;
-      const __m256i hi = (k + 1 < K && nrv > 0) ? bf16_bits(src + (k + 1) * cs + r0, nrv) : z;
-      const __m512i v = _mm512_or_si512(_mm512_cvtepu16_epi32(lo),
-                                        _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
-      float* d = reinterpret_cast<float*>(dst + k * R + 2 * r0);
-      store_n(d, VecF(_mm512_castsi512_ps(v)), nr);
+void pack_pairs_many(const Src* src, int64_t cs, int64_t nrows, int64_t r0, int64_t np, int R,
+                     int64_t kcur, int64_t kcurp, bf16_t* dst, int64_t pstride) {
+  const int64_t span = imin(nrows, r0 + np * R) - r0;  // source elements per k
+  const __m256i z = _mm256_setzero_si256();
+  for (int64_t k = 0; k < kcurp; k += 2) {
+    const Src* s0 = src + k * cs;
+    const Src* s1 = s0 + cs;
+    const bool has0 = k < kcur, has1 = k + 1 < kcur;
+    if (k + 8 < kcur)  // rows 8 and 9 ahead (rows are cs apart: no HW prefetch)
+      for (int64_t o = 0; o < span; o += 64 / int64_t(sizeof(Src))) {
+        __builtin_prefetch(s0 + 8 * cs + r0 + o, 0, 3);
+        if (k + 9 < kcur) __builtin_prefetch(s0 + 9 * cs + r0 + o, 0, 3);
+      }
+    for (int64_t i = 0; i < np; ++i) {
+      const int64_t rb = r0 + i * R;
+      float* d = reinterpret_cast<float*>(dst + i * pstride + k * R);
+      for (int q = 0; q < R; q += 16) {
+        const int nr = int(imin(16, R - q));
+        const int nrv = int(imax(0, imin(nr, nrows - rb - q)));
+        const __m256i lo = (has0 && nrv > 0) ? bf16_bits(s0 + rb + q, nrv) : z;
+        const __m256i hi = (has1 && nrv > 0) ? bf16_bits(s1 + rb + q, nrv) : z;
+        const __m512i v = _mm512_or_si512(_mm512_cvtepu16_epi32(lo),
+                                          _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
+        store_n(d + q, VecF(_mm512_castsi512_ps(v)), nr);
+      }
     }
   }
 }
@@ -163,7 +178,7 @@ void pack_panel(const Src* src, int64_t rs, int64_t cs, int64_t rows, int R, int
       if (cs == 1 && rows > 0) return pack_pairs_transpose(src, rs, rows, R, K, Kp, dst);
     }
     if constexpr (sizeof(Src) == 2 || std::is_same_v<Src, float>) {
-      if (rs == 1 && cs != 1) return pack_pairs_rowcontig(src, cs, rows, R, K, Kp, dst);
+      if (rs == 1 && cs != 1) return pack_pairs_many(src, cs, rows, 0, 1, R, K, Kp, dst, 0);
     }
 #endif
     return pack_panel_scalar<true>(src, rs, cs, rows, R, K, Kp, dst);
@@ -265,41 +280,6 @@ void pack_a_amx(const GemmProblem* p, const Blocking* bl, int64_t i0, int64_t i1
         const float* s0 = static_cast<const float*>(m.p) + off;
         tr ? pack_rows_bf16_t(s0, m.cs, rows, R, kcur, ld, d)
            : pack_rows_bf16(s0, m.rs, m.cs, rows, R, kcur, ld, d);
-      }
-    }
-  }
-}
-#endif
-
-#ifdef TA_HAS_BF16_DOT
-// pack_many's k-outer walk for bf16 pairs: for each (k, k+1) pair, the two
-// source rows' runs over all np panels, zipped into 32-bit (k, k+1) lanes
-// (the layout of pack_pairs_rowcontig, np panels at once).
-template <class Src>
-void pack_pairs_many(const Src* src, int64_t cs, int64_t nrows, int64_t r0, int64_t np, int R,
-                     int64_t kcur, int64_t kcurp, bf16_t* dst, int64_t pstride) {
-  const int64_t span = imin(nrows, r0 + np * R) - r0;  // source elements per k
-  const __m256i z = _mm256_setzero_si256();
-  for (int64_t k = 0; k < kcurp; k += 2) {
-    const Src* s0 = src + k * cs;
-    const Src* s1 = s0 + cs;
-    const bool has0 = k < kcur, has1 = k + 1 < kcur;
-    if (k + 8 < kcur)  // rows 8 and 9 ahead (rows are cs apart: no HW prefetch)
-      for (int64_t o = 0; o < span; o += 64 / int64_t(sizeof(Src))) {
-        __builtin_prefetch(s0 + 8 * cs + r0 + o, 0, 3);
-        if (k + 9 < kcur) __builtin_prefetch(s0 + 9 * cs + r0 + o, 0, 3);
-      }
-    for (int64_t i = 0; i < np; ++i) {
-      const int64_t rb = r0 + i * R;
-      float* d = reinterpret_cast<float*>(dst + i * pstride + k * R);
-      for (int q = 0; q < R; q += 16) {
-        const int nr = int(imin(16, R - q));
-        const int nrv = int(imax(0, imin(nr, nrows - rb - q)));
-        const __m256i lo = (has0 && nrv > 0) ? bf16_bits(s0 + rb + q, nrv) : z;
-        const __m256i hi = (has1 && nrv > 0) ? bf16_bits(s1 + rb + q, nrv) : z;
-        const __m512i v = _mm512_or_si512(_mm512_cvtepu16_epi32(lo),
-                                          _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
-        store_n(d + q, VecF(_mm512_castsi512_ps(v)), nr);
       }
     }
   }
