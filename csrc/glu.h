@@ -15,8 +15,8 @@
 //             per half: d_input_half = d_half . W_half and dW_half = d_half^T . X
 //             (straight into its output) in one call, bias gradients as
 //             deterministic column sums, and d_input = the two halves' sum (no
-//             copy of the weights into cat(Wg, Wu): measured 4-7% faster on a
-//             Zen 4, benchmarks/RESULTS.md).
+//             copy of the weights into cat(Wg, Wu); A/B timings in
+//             benchmarks/RESULTS.md).
 // A backend whose K also has linear_glu_forward runs the forward with it
 // instead (K > 0): the CPU (one GEMM pass with both products in the same
 // register tile and the gate in the epilogue, kernels/cpu/glu.cpp) and CUDA
