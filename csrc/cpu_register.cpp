@@ -17,6 +17,7 @@ struct CpuKernels {
   static constexpr auto activation_backward = &cpu::activation_backward;
   static constexpr auto activation_deriv = &cpu::activation_deriv;
   static constexpr auto linear_glu_forward = &cpu::linear_glu_forward;
+  static constexpr auto linear_glu_backward_gate = &cpu::linear_glu_backward_gate;
   static constexpr auto mask_pack = &cpu::mask_pack;
   static constexpr auto mask_grad = &cpu::mask_grad;
 };

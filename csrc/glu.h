@@ -9,9 +9,11 @@
 //             then out = act(z_gate) * z_up (the activation's elementwise kernel, one mul).
 //   saved:    z ([..., 2N], the pre-activations of both halves); act(z_gate) is
 //             recomputed in backward (one elementwise pass instead of M*N more saved memory).
-//   backward: d_gate = (g * z_up) * act'(z_gate)  (the activation's backward
-//             kernel, from act(z_gate) when it saves its output, else z_gate),
-//             d_up = g * act(z_gate); then the identity's linear_act_backward once
+//   backward: d_gate = (g * z_up) * act'(z_gate)  (the activation's backward,
+//             from act(z_gate) when it saves its output, else z_gate),
+//             d_up = g * act(z_gate): one pass where K has
+//             linear_glu_backward_gate (CPU), else the activation's forward and
+//             backward kernels and two products; then the identity's linear_act_backward once
 //             per half: d_input_half = d_half . W_half and dW_half = d_half^T . X
 //             (straight into its output) in one call, bias gradients as
 //             deterministic column sums, and d_input = the two halves' sum (no
@@ -143,17 +145,21 @@ struct GluImpls {
     const int64_t m = x.size(0);
     const at::Tensor z = rows_view(saved.contiguous(), m, 2 * n);
     const at::Tensor g = rows_reshape(grad_out, m, n);
-    const at::Tensor zg = z.narrow(1, 0, n).contiguous();
-    const at::Tensor zu = z.narrow(1, n, n);
     // d_up = g * act(z_gate), d_gate = act'(z_gate) * (g * z_up)
-    at::Tensor h = at::empty({m, n}, opts);
-    K::activation_forward(zg, act->kernels, a, h);  // act(z_gate)
-    const at::Tensor d_up = at::mul(g, h);
-    const at::Tensor gu = at::mul(g, zu).contiguous();
-    at::Tensor s;
-    if (act->saves != Saves::Nothing) s = act->backward_uses_output(a) ? h : zg;
-    at::Tensor d_gate = at::empty({m, n}, opts);
-    K::activation_backward(gu, s, act->kernels, a, d_gate);
+    at::Tensor d_up, d_gate = at::empty({m, n}, opts);
+    if constexpr (requires { K::linear_glu_backward_gate; }) {
+      d_up = at::empty({m, n}, opts);  // one pass (kernels/cpu/impl_rows.h: glu_dz_rows)
+      K::linear_glu_backward_gate(g, z, act->kernels, a, d_gate, d_up);
+    } else {
+      const at::Tensor zg = z.narrow(1, 0, n).contiguous();
+      at::Tensor h = at::empty({m, n}, opts);
+      K::activation_forward(zg, act->kernels, a, h);  // act(z_gate)
+      d_up = at::mul(g, h);
+      const at::Tensor gu = at::mul(g, z.narrow(1, n, n)).contiguous();  // g may be transposed
+      at::Tensor s;
+      if (act->saves != Saves::Nothing) s = act->backward_uses_output(a) ? h : zg;
+      K::activation_backward(gu, s, act->kernels, a, d_gate);
+    }
 
     // One backward GEMM pair per half: d_input_half = d_half . W_half,
     // d_W_half = d_half^T . x (straight into its output), bias gradients as

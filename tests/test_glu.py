@@ -142,6 +142,40 @@ def test_backward_every_activation(act, dtype, isa):
             _close(leaf.grad, ref, tol * (1 if name == "input" else 3), f"{act} d{name} {(m, k, n)}")
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("layout", ["expanded", "row", "transposed", "sliced", "3d"])
+def test_backward_reads_any_grad_layout(layout, dtype, isa):
+    """The pass through the gate reads grad_out in place: a broadcast, a
+    transposed or a column-sliced gradient gives the contiguous one's result."""
+    torch_act.set_cpu_isa(isa)
+    m, k, n = 37, 29, 53
+    lead = (3,) if layout == "3d" else ()
+    x, wg, wu, bg, bu = _inputs(m, k, n, dtype, "both", lead=lead)
+    _, z = OPS._linear_glu_fwd(x, wg, wu, bg, bu, "gelu", None)
+    base = torch.randn(*lead, m, n, dtype=torch.float64, generator=torch.Generator().manual_seed(5)).to(dtype)
+    if layout == "expanded":
+        g = base[..., :1, :].expand(*lead, m, n)
+    elif layout == "row":
+        g = base[..., :1, :1].expand(*lead, m, n)
+    elif layout == "transposed":
+        g = base.t().contiguous().t()
+    elif layout == "sliced":
+        g = torch.cat([base, base], -1)[..., ::2]
+    else:
+        g = base.transpose(0, 1).contiguous().transpose(0, 1)
+    assert not g.is_contiguous()
+    mask = [True] * 5
+    got = OPS._linear_glu_bwd(g, x, wg, wu, z, "gelu", None, mask)
+    want = OPS._linear_glu_bwd(g.contiguous(), x, wg, wu, z, "gelu", None, mask)
+    for name, a, b in zip(("input", "gate_weight", "up_weight", "gate_bias", "up_bias"), got, want):
+        assert torch.equal(a, b), name
+    refs = _backward_reference(x, wg, wu, bg, bu, "gelu", None, g, z)
+    tol = TOL[dtype] * (4 if dtype == torch.bfloat16 else 1)
+    _close(got[0], refs[0], tol, f"{layout} dinput")
+    _close(got[1], refs[1], tol * 3, f"{layout} dgate_weight")
+
+
 def test_backward_deterministic_and_partial_masks():
     x, wg, wu, bg, bu = _inputs(150, 40, 70, torch.float32, "both")
     res = []

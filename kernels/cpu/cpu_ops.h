@@ -37,6 +37,13 @@ void linear_glu_forward(const at::Tensor& x, const at::Tensor& wg, const at::Ten
                         const at::Tensor& bg, const at::Tensor& bu, const KernelSet& act,
                         double alpha, const at::Tensor& out, const at::Tensor& z);
 
+// linear_glu's backward through the gate in one pass (kernels/cpu/glu.cpp):
+//   h = act(z_gate), d_up = g * h, d_gate = g * z_up * act'(z_gate)
+//   g [M, N] any strides; z [M, 2N] = [z_gate | z_up] contiguous; d_gate,
+//   d_up [M, N] contiguous; act elementwise.
+void linear_glu_backward_gate(const at::Tensor& g, const at::Tensor& z, const KernelSet& act,
+                              double alpha, const at::Tensor& d_gate, const at::Tensor& d_up);
+
 // Backward of out = act(x . w^T + b), given g = dL/dout [M, N] (any strides).
 //   s: what the forward saved, [M, N] contiguous: out when
 //      the activation saves its output (registry: backward_uses_output), else the pre-activation z; undefined

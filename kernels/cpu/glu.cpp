@@ -1,5 +1,6 @@
 // torch_act — the CPU forward of linear_glu in one GEMM pass:
 //   out = act(x . wg^T + bg) * (x . wu^T + bu)
+// (and, last in this file, the backward's one pass through the gate).
 // The two weights are laid out as ONE B of interleaved panels (what the
 // blocked GEMM packs and streams): with the active path's register tile of nr
 // columns and h = nr / 2, panel P holds gate rows P*h .. P*h+h-1 then up rows
@@ -10,7 +11,10 @@
 // blocks go to an fp32 / fp64 scratch of the interleaved width, never into
 // `out` (N wide).  Threads, packing of x and blocking: the shared driver
 // (linear_act.cpp: run_gemm, called through run_glu_gemm).
+#include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
+
+#include <algorithm>
 
 #include "cpu_ops.h"
 #include "isa.h"
@@ -19,8 +23,10 @@
 namespace torch_act {
 namespace cpu {
 
-// linear_act.cpp: the blocked GEMM with the activation's glu_gemm_task.
+// linear_act.cpp: the blocked GEMM with the activation's glu_gemm_task; the
+// activation's kernels on the active path.
 void run_glu_gemm(const GemmProblem& p, const KernelSet& act);
+const ActKernels* active_act_kernels(const KernelSet& act);
 
 namespace {
 DT dt_of(at::ScalarType t) {
@@ -100,6 +106,24 @@ void linear_glu_forward(const at::Tensor& x, const at::Tensor& wg, const at::Ten
   p.bt = MatRef{w.const_data_ptr(), dt, w.stride(0), w.stride(1)};
   p.bias = b.defined() ? b.const_data_ptr() : nullptr;
   run_glu_gemm(p, act);
+}
+
+void linear_glu_backward_gate(const at::Tensor& g, const at::Tensor& z, const KernelSet& act,
+                              double alpha, const at::Tensor& d_gate, const at::Tensor& d_up) {
+  const int64_t M = g.size(0), N = g.size(1);
+  if (M == 0 || N == 0) return;
+  const ActKernels* ak = active_act_kernels(act);
+  TORCH_CHECK(ak->glu_dz_rows != nullptr, "torch_act: activation '", act.name,
+              "' cannot gate linear_glu (row activation)");
+  const DT dt = dt_of(g.scalar_type());
+  const MatRef gr{g.const_data_ptr(), dt, g.stride(0), g.stride(1)};
+  const void* zp = z.const_data_ptr();
+  void* dg = d_gate.data_ptr();
+  void* du = d_up.data_ptr();
+  // rows of at least ~16K elements per task: a memory-bound pass
+  at::parallel_for(0, M, std::max<int64_t>(1, 16384 / N), [&](int64_t m0, int64_t m1) {
+    ak->glu_dz_rows(&gr, zp, dt, 2 * N, m0, m1, N, alpha, dg, du, dt, N);
+  });
 }
 
 }  // namespace cpu

@@ -1,4 +1,4 @@
-// torch_act — CPU kernels, part of kernels_impl.h: elementwise activation, softmax rows, and the backward pass through the activation (dz + bias partial sums).
+// torch_act — CPU kernels, part of kernels_impl.h: elementwise activation, softmax rows, the backward pass through the activation (dz + bias partial sums) and through linear_glu's gate.
 // NOT a standalone header: kernels_impl.h includes it inside the ISA's
 // namespace (torch_act::cpu::TA_ISA, anonymous), after the parts before it.
 // ------------------------------------------------------- elementwise / rows
@@ -139,6 +139,56 @@ void dz_rows_fn(const MatRef* g, const void* s, DT sdt, int64_t lds, int64_t m0,
     dz_rows_t<Op, VecD>(g, s, sdt, lds, m0, m1, n, alpha, dz, dzdt, ldz, dbpart);
   else
     dz_rows_t<Op, VecF>(g, s, sdt, lds, m0, m1, n, alpha, dz, dzdt, ldz, dbpart);
+}
+
+// linear_glu's backward through the gate, one pass over g and [z_gate | z_up]:
+// h = act(z_gate) on the vectors, d_up = g * h, d_gate = backward(g * z_up, s)
+// with s = h when the functor's backward reads its output, else z_gate.  The
+// composition it replaces made five passes (a copy of z_gate, act, two
+// products, the backward) and rounded h and g * z_up to bf16 / fp16 between
+// them.  Memory-bound: three rows read, two written.
+template <class Op, class V, bool UsesOutput>
+void glu_dz_rows_t(const MatRef* g, const void* z, DT zdt, int64_t ldz, int64_t m0, int64_t m1,
+                   int64_t n, double alpha, void* d_gate, void* d_up, DT ddt, int64_t ldd) {
+  constexpr int W = V::W;
+  const V a = V(alpha);
+  for (int64_t m = m0; m < m1; ++m) {
+    const int64_t zo = m * ldz, dofs = m * ldd;
+    for (int64_t j = 0; j < n; j += W) {
+      const int nv = int(imin(W, n - j));
+      const V gv = load_g<V>(*g, m, j, nv);
+      const V zg = load_any<V>(z, zdt, zo + j, nv);
+      const V zu = load_any<V>(z, zdt, zo + n + j, nv);
+      const V h = Op::forward(zg, a);
+      store_any(d_up, ddt, dofs + j, gv * h, nv);
+      store_any(d_gate, ddt, dofs + j, Op::backward(gv * zu, UsesOutput ? h : zg, a), nv);
+    }
+  }
+}
+
+template <class Op>
+void glu_dz_rows_fn(const MatRef* g, const void* z, DT zdt, int64_t ldz, int64_t m0, int64_t m1,
+                    int64_t n, double alpha, void* d_gate, void* d_up, DT ddt, int64_t ldd) {
+  const bool out = saves_output(Op::kSaves, alpha);
+  if (g->dt == DT::F64) {
+    if (out)
+      glu_dz_rows_t<Op, VecD, true>(g, z, zdt, ldz, m0, m1, n, alpha, d_gate, d_up, ddt, ldd);
+    else
+      glu_dz_rows_t<Op, VecD, false>(g, z, zdt, ldz, m0, m1, n, alpha, d_gate, d_up, ddt, ldd);
+  } else {
+    if (out)
+      glu_dz_rows_t<Op, VecF, true>(g, z, zdt, ldz, m0, m1, n, alpha, d_gate, d_up, ddt, ldd);
+    else
+      glu_dz_rows_t<Op, VecF, false>(g, z, zdt, ldz, m0, m1, n, alpha, d_gate, d_up, ddt, ldd);
+  }
+}
+
+template <class Op>
+constexpr auto glu_dz_rows_of() {
+  if constexpr (Op::kRowwise == Rowwise::None)
+    return &glu_dz_rows_fn<Op>;
+  else
+    return decltype(&glu_dz_rows_fn<Op>)(nullptr);
 }
 
 // Higher derivatives D_2 / D_3 (activations.h) elementwise over n contiguous

@@ -126,6 +126,14 @@ struct ActKernels {
   // N, pre (optional) [M, ldp] = [z_gate | z_up]; cbuf must not be `out`.
   void (*glu_gemm_task)(const GemmProblem* p, const Blocking* bl, const void* pa, int64_t m0,
                         int64_t m1, int64_t n0, int64_t n1, void* bbuf, void* cbuf, int64_t ldc);
+  // linear_glu's backward through the gate, rows [m0, m1) of an [*, n] problem
+  // (null for row activations): with h = act(z_gate),
+  //   d_up = g * h,  d_gate = backward(g * z_up, h or z_gate)
+  // in one pass, nothing rounded in between.  g: any strides; z: rows of
+  // [z_gate | z_up] (row stride ldz, dtype zdt); d_gate / d_up: rows of n
+  // (row stride ldd, dtype ddt).
+  void (*glu_dz_rows)(const MatRef* g, const void* z, DT zdt, int64_t ldz, int64_t m0, int64_t m1,
+                      int64_t n, double alpha, void* d_gate, void* d_up, DT ddt, int64_t ldd);
   // Higher derivatives, elementwise: out[i] = D_order(g[i], s[i]) (activations.h:
   // backward2 / backward3) for i < n, g / s / out contiguous, one dtype dt.
   // order is 2 or 3 and one the functor defines (the op checks); null for row

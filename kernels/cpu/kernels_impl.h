@@ -92,7 +92,7 @@ template <class Op>
 constexpr ActKernels kActKernels = {
     gemm_task_fn<FwdOp<Op>>, direct_rows_fn<FwdOp<Op>>, act_forward_fn<FwdOp<Op>>,
     dz_rows_fn<Op>,          small_bwd_rows_fn<Op>,     glu_gemm_task_of<Op>(),
-    deriv_of<Op>(),          mask_rows_of<Op>(),
+    glu_dz_rows_of<Op>(),    deriv_of<Op>(),            mask_rows_of<Op>(),
 };
 
 }  // namespace

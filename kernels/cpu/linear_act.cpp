@@ -136,6 +136,14 @@ const ActKernels* act_kernels(const KernelTable* kt, const KernelSet& act) {
   return ak;
 }
 
+}  // namespace
+
+// The activation's kernels on the active path (kernels/cpu/glu.cpp too).
+const ActKernels* active_act_kernels(const KernelSet& act) {
+  return act_kernels(active_kernels(), act);
+}
+
+namespace {
 // The identity's kernels (the backward GEMMs).
 const ActKernels* identity_kernels(const KernelTable* kt) { return kt->builtins[0]; }
 
