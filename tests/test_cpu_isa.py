@@ -11,6 +11,7 @@ Plus fixed checks: the document's tiny Net shapes, K = 0 and M = 0, NaN/inf
 propagation, deterministic db across thread counts, ISA switching errors and
 the TORCH_ACT_CPU_ISA fallback at load.
 """
+import json
 import os
 import subprocess
 import sys
@@ -296,6 +297,30 @@ def test_micro_peak_reports_every_kernel():
         assert (r["bf16_dot_loop_gflops"] > 0) == has_dot, r
 
 
+def test_bf16_kernel_choice_measured():
+    """Unforced, the avx512 path times a vdpbf16ps loop against an FMA loop once
+    and takes the dot kernel exactly when it gives >= 1.25x the flops; the
+    other paths report their own kernel (a fresh process: the choice is made
+    once per process)."""
+    code = ("import json, torch_act\n"
+            "print(json.dumps([(i, (torch_act.set_cpu_isa(i), torch_act._C.cpu_bf16_kernel())[1])"
+            " for i in torch_act.supported_cpu_isas()]))\n")
+    env = {k: v for k, v in os.environ.items() if k != "TORCH_ACT_CPU_BF16_DOT"}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for isa, k in json.loads(r.stdout.strip().splitlines()[-1]):
+        assert k["isa"] == isa
+        if isa == "amx":
+            assert k["kernel"] == "amx", k
+        elif isa != "avx512":
+            assert k["kernel"] == "fp32 fma", k
+        elif "avx512_bf16" not in _cpu_flags():
+            assert k["kernel"] == "fp32 fma" and "no AVX512-BF16" in k["why"], k
+        else:
+            assert k["why"] == "measured" and k["dot_gflops"] > 0 and k["fma_gflops"] > 0, k
+            assert (k["kernel"] == "vdpbf16ps") == (k["dot_gflops"] >= 1.25 * k["fma_gflops"]), k
+
+
 def _cpu_flags():
     try:
         with open("/proc/cpuinfo") as f:
@@ -305,20 +330,29 @@ def _cpu_flags():
 
 
 @pytest.mark.skipif("avx512" not in ISAS, reason="needs the avx512 path")
-def test_bf16_dot_kernel_forced():
-    """The AVX512-BF16 (vdpbf16ps) microkernel, used by default only on CPUs
-    without AMX, forced on via TORCH_ACT_CPU_BF16_DOT=1 (a fresh process)."""
+@pytest.mark.parametrize("dot", ["1", "0"])
+def test_bf16_dot_kernel_forced(dot):
+    """Both bf16 GEMM kernels of the avx512 path, whichever one the timing
+    picks on this machine: the AVX512-BF16 (vdpbf16ps) pair kernel forced on
+    via TORCH_ACT_CPU_BF16_DOT=1, fp32 FMAs on widened operands via =0 (a
+    fresh process each)."""
+    if dot == "1" and "avx512_bf16" not in _cpu_flags():
+        pytest.skip("the CPU has no AVX512-BF16")
     code = (
         "import sys; sys.path.insert(0, %r)\n"
         "import test_cpu_isa as t, torch, torch_act\n"
+        "torch_act.set_cpu_isa('avx512')\n"
+        "k = torch_act._C.cpu_bf16_kernel()\n"
+        "assert k['kernel'] == ('vdpbf16ps' if %r == '1' else 'fp32 fma'), k\n"
+        "assert k['why'] == 'TORCH_ACT_CPU_BF16_DOT', k\n"
         "for act in ['relu', 'gelu', 'softmax']:\n"
         "    t.check_linear('avx512', torch.bfloat16, act, 70, 45, 301, xl='t', threads=2, seed=3)\n"
         "    t.check_linear('avx512', torch.bfloat16, act, 33, 70, 130, wl='slice', seed=4)\n"
         # the backward GEMMs' transposed operands packed k-outer over many
         # panels (w^T for dx, dz^T and x^T for dw), an odd K for dw (M = 77)
         "    t.check_linear('avx512', torch.bfloat16, act, 77, 300, 1000, threads=2, seed=5)\n"
-        "print('ok')\n" % os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, TORCH_ACT_CPU_BF16_DOT="1")
+        "print('ok')\n" % (os.path.dirname(os.path.abspath(__file__)), dot))
+    env = dict(os.environ, TORCH_ACT_CPU_BF16_DOT=dot)
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]

@@ -52,6 +52,14 @@ def cpu_model():
     return platform.processor() or "unknown CPU"
 
 
+def bf16_kernel_text():
+    """Which kernel our bf16 GEMMs take here (torch_act._C.cpu_bf16_kernel), in words."""
+    bk = torch_act._C.cpu_bf16_kernel()
+    timed = (f": vdpbf16ps loop {bk['dot_gflops']:.0f} vs FMA loop {bk['fma_gflops']:.0f} GFLOP/s per core"
+             if bk.get("dot_gflops") else "")
+    return f"{bk['kernel']} ({bk['why']}{timed})"
+
+
 def eager_blas_path():
     """Which BLAS/oneDNN kernel eager F.linear takes here (from ONEDNN_VERBOSE / MKL_VERBOSE)."""
     code = ("import torch,torch.nn.functional as F;"
@@ -245,6 +253,8 @@ def run(args):
     rounds = 2 if args.quick else args.rounds
     rows = []
     sq = 512 if args.quick else 2048
+    print(f"torch_act CPU path {torch_act.cpu_isa()}, {torch.get_num_threads()} threads"
+          + (f"; bf16 GEMMs: {bf16_kernel_text()}" if torch.bfloat16 in dtypes else ""))
     for dtype in dtypes:
         dn = str(dtype).replace("torch.", "")
         cases = []
@@ -308,7 +318,8 @@ def to_markdown(rows, peak_row, args, lce=(), save=()):
     out = ["# torch_act CPU benchmark results", "",
            f"- date: {now}",
            f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs, threads used: {torch.get_num_threads()}",
-           f"- torch_act CPU path: {torch_act.cpu_isa()} (compiled: {', '.join(torch_act.build_info()['cpu_isas'])})",
+           f"- torch_act CPU path: {torch_act.cpu_isa()} (compiled: {', '.join(torch_act.build_info()['cpu_isas'])}); "
+           f"bf16 GEMMs: {bf16_kernel_text()}",
            f"- torch: {torch.__version__}; eager BLAS path: {eager_blas_path()}",
            f"- command: `{' '.join(['python -m torch_act bench'] + sys.argv[2:])}`",
            "- time: median over interleaved rounds (torch.utils.benchmark); ratio = eager time / contender time (>1 is faster than eager)"]

@@ -24,6 +24,10 @@ def main(args):
     print(f"  built against torch {info['torch_version']} (running torch {torch.__version__})")
     print(f"  CPU ISA paths compiled in: {', '.join(info['cpu_isas'])}")
     print(f"  CPU ISA paths this machine runs: {', '.join(info['supported_cpu_isas'])}; in use: {info['cpu_isa']}")
+    bk = torch_act._C.cpu_bf16_kernel()
+    timed = (f"; vdpbf16ps {bk['dot_gflops']:.0f} vs FMA {bk['fma_gflops']:.0f} GFLOP/s per core"
+             if bk.get("dot_gflops") else "")
+    print(f"  bfloat16 GEMM kernel: {bk['kernel']} ({bk['why']}{timed})")
     print(f"  CUDA: {cuda}")
     print(f"  library: {info['library']}")
     print(f"  C++: find_package(TorchAct) with CMAKE_PREFIX_PATH {cmake_prefix} (docs/cpp.md)")

@@ -7,6 +7,7 @@
 
 #include "registry.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/isa.h"
 #include "torch_act.h"
 
 namespace py = pybind11;
@@ -85,6 +86,31 @@ PYBIND11_MODULE(_C, m) {
       "single-thread GFLOP/s of the fp32 microkernel alone and of a pure FMA loop; "
       "bf16_*: the same for the AVX512-BF16 pair kernel and a pure vdpbf16ps loop "
       "(0 where the path or the CPU has no bf16 dot product)");
+  m.def(
+      "cpu_bf16_kernel",
+      [] {
+        namespace c = torch_act::cpu;
+        const std::string isa = c::current_isa();
+        py::dict d;
+        d["isa"] = isa;
+        if (isa == "amx") {
+          d["kernel"] = "amx";
+          d["why"] = "AMX tiles on the amx path";
+        } else if (isa != "avx512") {
+          d["kernel"] = "fp32 fma";
+          d["why"] = "no bf16 dot product on this path";
+        } else {
+          const c::Bf16Kernel& k = c::bf16_kernel();
+          d["kernel"] = k.dot ? "vdpbf16ps" : "fp32 fma";
+          d["why"] = k.why;
+          d["dot_gflops"] = k.dot_gflops;
+          d["fma_gflops"] = k.fma_gflops;
+        }
+        return d;
+      },
+      "which kernel bfloat16 GEMMs run on the active CPU path: 'amx', 'vdpbf16ps' "
+      "(AVX512-BF16 pairs) or 'fp32 fma' (widened while packing), why, and on the "
+      "avx512 path the one-core GFLOP/s of the two loops timed to choose");
   m.def("cpu_parallel_width", &torch_act::cpu::parallel_width,
         "distinct threads one CPU-kernel parallel region runs on now");
   m.def("cpu_scratch_bytes", &torch_act::cpu::scratch_bytes_held,

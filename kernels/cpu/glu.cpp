@@ -96,7 +96,7 @@ void linear_glu_forward(const at::Tensor& x, const at::Tensor& wg, const at::Ten
   p.N = N;
   // The register tile's width on the active path (run_gemm asks the same).
   Blocking bl;
-  active_kernels()->blocking(&p, bf16_dot_enabled() ? 1 : 0, l2_bytes(), &bl);
+  active_kernels()->blocking(&p, bf16_dot_for(active_kernels(), p), l2_bytes(), &bl);
   TORCH_CHECK(bl.nr % 2 == 0, "torch_act: linear_glu needs an even register tile width, got ", bl.nr);
   const int64_t h = bl.nr / 2, panels = (N + h - 1) / h;
   const at::Tensor w = interleave(wg, wu, N, panels, h, wg, K);

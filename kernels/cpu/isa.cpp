@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -137,18 +138,58 @@ const bool kChosenAtLoad = (current(), true);
 
 const KernelTable* active_kernels() { return current().load(std::memory_order_relaxed)->table(); }
 
-// vdpbf16ps does 2x the flops of an fp32 FMA per instruction, but on Sapphire
-// Rapids it issues at half the rate (measured: 83 vs 170 GFLOP/s per core),
-// so there bf16 GEMMs widen to fp32 while packing instead (or use AMX).  The
-// dot-product kernel is the default only on CPUs with AVX512-BF16 and no AMX
-// (Cooper Lake, Zen 4); TORCH_ACT_CPU_BF16_DOT=1/0 forces it on/off.
-bool bf16_dot_enabled() {
-  static const int env = [] {
-    const char* e = std::getenv("TORCH_ACT_CPU_BF16_DOT");
-    return e && *e ? (std::string(e) == "0" ? 0 : 1) : -1;
-  }();
-  if (!features().bf16) return false;
-  return env >= 0 ? env == 1 : !features().amx;
+// vdpbf16ps does 2x the flops of an fp32 FMA per instruction, but how many it
+// issues per cycle depends on the core: a Zen 4 runs it at twice the fp32 FMA
+// rate (230 vs 116 GFLOP/s per core), a Sapphire / Emerald Rapids at half of
+// it (90 vs 187), where bf16 GEMMs are twice as fast widened to fp32 while
+// packing (or on AMX tiles).  Which CPU has which is not in CPUID (a VM can
+// hide AMX on a Sapphire Rapids, which then looks like a Cooper Lake or a Zen
+// 4), so the first bf16 GEMM on the avx512 path times both loops once (the
+// micro_bench loops of cpu_micro_peak, a few ms) and takes vdpbf16ps only when
+// it runs 1.25x the FMA loop's flops or more; the two measured so far differ by
+// 2x either way.  TORCH_ACT_CPU_BF16_DOT=1/0 forces it on/off (no timing).
+namespace {
+Bf16Kernel choose_bf16_kernel() {
+  Bf16Kernel c;
+  if (!features().bf16) {
+    c.why = "the CPU has no AVX512-BF16";
+    return c;
+  }
+  const char* e = std::getenv("TORCH_ACT_CPU_BF16_DOT");
+  if (e && *e) {
+    c.dot = std::string(e) != "0";
+    c.why = "TORCH_ACT_CPU_BF16_DOT";
+    return c;
+  }
+#if defined(TORCH_ACT_X86)
+  const KernelTable* kt = kernels_avx512();
+  const auto rate = [kt](int32_t mode, int64_t reps) {  // GFLOP/s of one call
+    const auto t0 = std::chrono::steady_clock::now();
+    const double flops = kt->micro_bench(256, reps, mode);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return s > 0 ? flops / s / 1e9 : 0.0;
+  };
+  rate(1, 64), rate(3, 64);  // warm-up: the 512-bit units and their clock
+  for (int r = 0; r < 3; ++r) {  // interleaved, best of 3: ~0.2-0.6 ms each
+    c.fma_gflops = std::max(c.fma_gflops, rate(1, 256));
+    c.dot_gflops = std::max(c.dot_gflops, rate(3, 256));
+  }
+  c.dot = c.dot_gflops >= 1.25 * c.fma_gflops;
+  c.why = "measured";
+#endif
+  return c;
+}
+}  // namespace
+
+const Bf16Kernel& bf16_kernel() {
+  static const Bf16Kernel c = choose_bf16_kernel();
+  return c;
+}
+
+int32_t bf16_dot_for(const KernelTable* kt, const GemmProblem& p) {
+  if (kt->isa != static_cast<int32_t>(CpuIsa::Avx512)) return 0;  // amx: tiles; avx2, portable: none
+  if (p.a.dt != DT::BF16 && p.bt.dt != DT::BF16) return 0;
+  return bf16_kernel().dot ? 1 : 0;
 }
 
 bool cpu_has_bf16_dot() { return features().bf16; }

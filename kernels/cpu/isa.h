@@ -9,9 +9,21 @@ namespace cpu {
 
 // The kernel table in use (chosen once at load; set_isa() switches it).
 const KernelTable* active_kernels();
-// Use the AVX512-BF16 dot-product microkernel for bfloat16: the CPU has it and
-// TORCH_ACT_CPU_BF16_DOT is "1", or is unset and the CPU has no AMX.
-bool bf16_dot_enabled();
+// Which kernel bfloat16 GEMMs use on the avx512 path: the AVX512-BF16
+// vdpbf16ps pair kernel, or fp32 FMAs on operands widened while packing.
+// TORCH_ACT_CPU_BF16_DOT=1/0 when set; else measured once, on first use: the
+// dot kernel where a vdpbf16ps loop runs >= 1.25x the flops of an FMA loop
+// (Zen 4: 2x; Sapphire Rapids: 0.5x).  Never on CPUs without AVX512-BF16.
+struct Bf16Kernel {
+  bool dot = false;
+  const char* why = "";  // "measured", "TORCH_ACT_CPU_BF16_DOT", or why not
+  double dot_gflops = 0, fma_gflops = 0;  // the timed loops, one core ("measured" only)
+};
+const Bf16Kernel& bf16_kernel();
+// The blocking query's bf16_dot argument for problem p on table kt: 1 only
+// for a bf16 operand on the avx512 path with the dot kernel chosen (asks
+// bf16_kernel(), so fp32 / fp64 GEMMs never trigger the timing).
+int32_t bf16_dot_for(const KernelTable* kt, const GemmProblem& p);
 // The CPU has AVX512-BF16 (vdpbf16ps), whether or not the GEMM uses it.
 bool cpu_has_bf16_dot();
 // The L2 size in bytes the GEMM's kc x nc B slices are sized to (half of it):

@@ -170,7 +170,7 @@ void run_gemm(const KernelTable* kt, const ActKernels* ak, const GemmProblem& p,
   }
 
   Blocking bl;
-  kt->blocking(&p, bf16_dot_enabled() ? 1 : 0, l2_bytes(), &bl);
+  kt->blocking(&p, bf16_dot_for(kt, p), l2_bytes(), &bl);
   const int64_t kc = bl.kc;
   const int64_t npa = ceil_div(M, bl.mr), Mp = npa * bl.mr;
   // packed A: every K block of every panel (K rounded up per block to kalign)
