@@ -81,18 +81,42 @@ void pack_panel_transpose(const Src* src, int64_t rs, int64_t rows, int R, int64
   }
 }
 
-// row-contiguous source (rs == 1): one vector copy per k and W rows.
+// Row-contiguous source (rs == 1) into np R-row panels [Kp][R] (panel i holds
+// rows r0 + i*R .. of src, pstride elements apart; rows past nrows and k past
+// kcur are zeros): vector copies, k in chunks of KB rows -- for each panel the
+// chunk's KB x R block (KB * R contiguous destination elements, whole cache
+// lines), then the next panel.  One k at a time across all panels instead
+// stored R elements to each of np panels pstride apart, a multiple of 4 KiB
+// whenever kcurp is a multiple of 256 (fp32, R = 12 or 32): np store streams
+// in ONE L1 set, evicted before the next k filled their lines.  The KB source
+// rows (cs apart) are read as KB streams; the next chunk's rows are
+// prefetched panel by panel.  KB = 16 (`perf` share of the packer for dW
+// only at 512x768->3072, fp32, Sapphire Rapids: KB 1 (the old order) 11.7%,
+// 4: 9.2%, 8: 8.0%, 16: 6.9-7.1%, 32: 7.6%, 64: 7.8%).
+constexpr int64_t kPackKB = 16;
+
 template <class V, class Dst, class Src>
-void pack_panel_rowcontig(const Src* src, int64_t cs, int64_t rows, int R, int64_t K, int64_t Kp,
-                          Dst* dst) {
+void pack_rows_many(const Src* src, int64_t cs, int64_t nrows, int64_t r0, int64_t np, int R,
+                    int64_t kcur, int64_t kcurp, Dst* dst, int64_t pstride) {
   constexpr int W = V::W;
-  for (int64_t k = 0; k < Kp; ++k)
-    for (int r0 = 0; r0 < R; r0 += W) {
-      const int nr = int(imin(W, R - r0));
-      const int nrv = int(imax(0, imin(nr, rows - r0)));
-      V v = (k < K && nrv > 0) ? load_n(src + k * cs + r0, nrv) : V::zero();
-      store_n(dst + k * R + r0, v, nr);
+  constexpr int64_t KB = kPackKB;
+  for (int64_t kb = 0; kb < kcurp; kb += KB) {
+    const int64_t ke = imin(kcurp, kb + KB);
+    for (int64_t i = 0; i < np; ++i) {
+      const int64_t rb = r0 + i * R;
+      Dst* d = dst + i * pstride;
+      for (int64_t k = kb; k < ke; ++k) {
+        const Src* sk = src + k * cs;
+        if (k + KB < kcur)
+          for (int o = 0; o < R; o += 64 / int(sizeof(Src))) __builtin_prefetch(sk + KB * cs + rb + o, 0, 3);
+        for (int q = 0; q < R; q += W) {
+          const int nr = int(imin(W, R - q));
+          const int nrv = int(imax(0, imin(nr, nrows - rb - q)));
+          store_n(d + k * R + q, (k < kcur && nrv > 0) ? load_n(sk + rb + q, nrv) : V::zero(), nr);
+        }
+      }
     }
+  }
 }
 
 #ifdef TA_HAS_BF16_DOT
@@ -134,14 +158,12 @@ inline __m256i bf16_bits(const float* p, int n) { return f32_to_bf16(load_n(p, n
 
 // Row-contiguous source (rs == 1) into np pair panels [Kp/2][R][2] (panel i
 // holds rows r0 + i*R .. of src, pstride elements apart): the (k, k+1) rows'
-// runs zipped into 32-bit (k, k+1) lanes, a chunk of KB rows at a time across
-// all the panels as pack_many does for fp32 (per panel the chunk's KB/2 pair
-// rows are contiguous; one pair at a time across all panels stored to np
-// destinations pstride apart, one L1 set when that is a multiple of 4 KiB).
+// runs zipped into 32-bit (k, k+1) lanes, a chunk of kPackKB rows at a time
+// across all the panels as pack_rows_many does for fp32 and why.
 template <class Src>
 void pack_pairs_many(const Src* src, int64_t cs, int64_t nrows, int64_t r0, int64_t np, int R,
                      int64_t kcur, int64_t kcurp, bf16_t* dst, int64_t pstride) {
-  constexpr int64_t KB = 16;
+  constexpr int64_t KB = kPackKB;
   const __m256i z = _mm256_setzero_si256();
   for (int64_t kb = 0; kb < kcurp; kb += KB) {
     const int64_t ke = imin(kcurp, kb + KB);
@@ -187,8 +209,7 @@ void pack_panel(const Src* src, int64_t rs, int64_t cs, int64_t rows, int R, int
     return pack_panel_scalar<true>(src, rs, cs, rows, R, K, Kp, dst);
   } else {
     if (rows > 0 && cs == 1 && rs != 1) return pack_panel_transpose<V>(src, rs, rows, R, K, Kp, dst);
-    if (rows > 0 && rs == 1)
-      return pack_panel_rowcontig<V>(src, cs, rows, R, K, Kp, dst);
+    if (rows > 0 && rs == 1) return pack_rows_many<V>(src, cs, rows, 0, 1, R, K, Kp, dst, 0);
     return pack_panel_scalar<false>(src, rs, cs, rows, R, K, Kp, dst);
   }
 }
@@ -298,61 +319,33 @@ template <class Dst>
 void pack_many(const MatRef& m, int64_t nrows, int64_t r0, int64_t np, int R, int64_t k0,
                int64_t kcur, int64_t kcurp, Dst* dst, int64_t pstride) {
   using V = typename std::conditional_t<sizeof(Dst) == 8, VecD, VecF>;
-#ifdef TA_HAS_BF16_DOT
-  if constexpr (sizeof(Dst) == 2) {
-    if (m.rs == 1 && m.cs != 1 && np > 1 && (m.dt == DT::BF16 || m.dt == DT::F32)) {
-      if (m.dt == DT::BF16)
-        pack_pairs_many(static_cast<const bf16_t*>(m.p) + k0 * m.cs, m.cs, nrows, r0, np, R, kcur,
-                        kcurp, dst, pstride);
-      else
-        pack_pairs_many(static_cast<const float*>(m.p) + k0 * m.cs, m.cs, nrows, r0, np, R, kcur,
-                        kcurp, dst, pstride);
-      return;
-    }
-  }
-#endif
-  if (m.rs == 1 && m.cs != 1 && sizeof(Dst) != 2 && np > 1) {
-    // k in chunks of KB rows: for each panel the chunk's KB x R block (KB * R
-    // contiguous destination elements, whole cache lines), then the next
-    // panel.  One k at a time across all panels instead stored R elements to
-    // each of np panels pstride apart, a multiple of 4 KiB whenever kcurp is a
-    // multiple of 256 (fp32, R = 12 or 32): np store streams in ONE L1 set,
-    // evicted before the next k filled their lines.  The KB source rows (cs
-    // apart) are read as KB streams; the next chunk's rows are prefetched
-    // panel by panel.
-    // KB = 16 (`perf` share of the packer for dW only at 512x768->3072, fp32,
-    // Sapphire Rapids: KB 1 (the old order) 11.7%, 4: 9.2%, 8: 8.0%, 16: 6.9-7.1%,
-    // 32: 7.6%, 64: 7.8%).
-    constexpr int64_t KB = 16;
-    const auto run = [&](auto* src) {
+  if (m.rs == 1 && m.cs != 1) {
+    const auto run = [&](auto* src) {  // false: no walker for this dtype pair
       using Src = std::remove_const_t<std::remove_pointer_t<decltype(src)>>;
-      constexpr int W = V::W;
-      for (int64_t kb = 0; kb < kcurp; kb += KB) {
-        const int64_t ke = imin(kcurp, kb + KB);
-        for (int64_t i = 0; i < np; ++i) {
-          const int64_t rb = r0 + i * R;
-          Dst* d = dst + i * pstride;
-          for (int64_t k = kb; k < ke; ++k) {
-            const Src* sk = src + (k0 + k) * m.cs;
-            if (k + KB < kcur)
-              for (int o = 0; o < R; o += 64 / int(sizeof(Src)))
-                __builtin_prefetch(sk + KB * m.cs + rb + o, 0, 3);
-            for (int q = 0; q < R; q += W) {
-              const int nr = int(imin(W, R - q));
-              const int nrv = int(imax(0, imin(nr, nrows - rb - q)));
-              store_n(d + k * R + q, (k < kcur && nrv > 0) ? load_n(sk + rb + q, nrv) : V::zero(), nr);
-            }
-          }
+      src += k0 * m.cs;
+      if constexpr (sizeof(Dst) == 2) {
+#ifdef TA_HAS_BF16_DOT
+        if constexpr (std::is_same_v<Src, bf16_t> || std::is_same_v<Src, float>) {
+          pack_pairs_many(src, m.cs, nrows, r0, np, R, kcur, kcurp, dst, pstride);
+          return true;
         }
+#endif
+        return false;
+      } else if constexpr ((sizeof(Dst) == 8) == (sizeof(Src) == 8)) {
+        pack_rows_many<V>(src, m.cs, nrows, r0, np, R, kcur, kcurp, dst, pstride);
+        return true;
+      } else {
+        return false;
       }
     };
+    bool done = false;
     switch (m.dt) {
-      case DT::F32: if constexpr (sizeof(Dst) == 4) run(static_cast<const float*>(m.p)); return;
-      case DT::F64: if constexpr (sizeof(Dst) == 8) run(static_cast<const double*>(m.p)); return;
-      case DT::BF16: if constexpr (sizeof(Dst) == 4) run(static_cast<const bf16_t*>(m.p)); return;
-      case DT::F16: if constexpr (sizeof(Dst) == 4) run(static_cast<const f16_t*>(m.p)); return;
+      case DT::F32: done = run(static_cast<const float*>(m.p)); break;
+      case DT::F64: done = run(static_cast<const double*>(m.p)); break;
+      case DT::BF16: done = run(static_cast<const bf16_t*>(m.p)); break;
+      case DT::F16: done = run(static_cast<const f16_t*>(m.p)); break;
     }
-    return;
+    if (done) return;
   }
   for (int64_t i = 0; i < np; ++i)
     pack_one(m, nrows, r0 + i * R, R, k0, kcur, kcurp, dst + i * pstride);
