@@ -472,10 +472,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_act_bwd_autograd(
   check_like(op, "grad_out", grad, shape, input);
   if (uses_s) check_like(op, "saved", saved, shape, input);
   const at::Tensor dz = act_deriv(grad, saved, act, activation, alpha, 1);
-  const at::Tensor dz2 = dz.reshape({-1, n});
+  // rows counted, not inferred: reshape cannot infer -1 when n or k is 0
+  const int64_t m = c10::multiply_integers(input.sizes().begin(), input.sizes().end() - 1);
+  const at::Tensor dz2 = dz.reshape({m, n});
   const auto empty = input.new_empty({0});
   at::Tensor dx = mask[0] ? at::matmul(dz, weight) : empty;
-  at::Tensor dw = mask[1] ? at::mm(dz2.t(), input.reshape({-1, k})) : empty;
+  at::Tensor dw = mask[1] ? at::mm(dz2.t(), input.reshape({m, k})) : empty;
   at::Tensor db = mask[2] ? dz2.sum(0) : empty;
   return {dx, dw, db};
 }

@@ -191,9 +191,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> linear_gl
   const at::Tensor zg = saved.narrow(-1, 0, n), zu = saved.narrow(-1, n, n);
   const at::Tensor h = act->saves == Saves::Nothing ? zg : activation_handle().call(zg, activation, alpha);
   const at::Tensor s = act->backward_uses_output(a) ? h : zg;
-  const at::Tensor d_gate = act_deriv(grad * zu, s, *act, activation, alpha, 1).reshape({-1, n});
-  const at::Tensor d_up = (grad * h).reshape({-1, n});
-  const at::Tensor x2 = input.reshape({-1, k});
+  // rows counted, not inferred: reshape cannot infer -1 when n or k is 0
+  const int64_t m = c10::multiply_integers(input.sizes().begin(), input.sizes().end() - 1);
+  const at::Tensor d_gate = act_deriv(grad * zu, s, *act, activation, alpha, 1).reshape({m, n});
+  const at::Tensor d_up = (grad * h).reshape({m, n});
+  const at::Tensor x2 = input.reshape({m, k});
   const auto empty = input.new_empty({0});
   at::Tensor dx = mask[0] ? (at::mm(d_gate, gate_weight) + at::mm(d_up, up_weight)).view(input.sizes())
                           : empty;

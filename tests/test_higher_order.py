@@ -463,3 +463,18 @@ def test_cuda_gradgradcheck(name):
     ws = [w, torch.randn(2, 3, dtype=torch.float64, device="cuda", requires_grad=True)]
     assert gradgradcheck(lambda x, *p: ops.mlp(x, list(p), [b, None], [name, "sigmoid"], [_alpha(name), None]),
                          (x, *ws))
+
+
+@pytest.mark.parametrize("shape", [(3, 0, 4), (3, 4, 0), (0, 4, 3)], ids=["N0", "K0", "M0"])
+def test_double_backward_of_zero_sized_layers(shape):
+    """The graph path of the backward ops counts rows instead of inferring
+    them (reshape cannot infer -1 from 0 elements when N or K is 0)."""
+    m, n, k = shape
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(m, k, generator=gen, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(n, k, generator=gen, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(n, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda x, w, b: ops.linear_act(x, w, b, "elu", 0.7), (x, w, b))
+    wu = torch.randn(n, k, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda x, w, wu: torch_act.linear_glu(x, w, wu, activation="silu"),
+                                        (x, w, wu))
