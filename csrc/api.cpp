@@ -55,6 +55,24 @@ at::Tensor mlp(const at::Tensor& input, at::TensorList weights,
   return op.call(input, weights, bias_list, activations, alphas);
 }
 
+at::Tensor mlp_flat(const at::Tensor& input, const at::Tensor& params, at::IntArrayRef sizes,
+                    const std::vector<bool>& bias, const std::vector<std::string>& activations,
+                    const std::vector<std::optional<double>>& alphas) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("torch_act::mlp_flat", "")
+                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, c10::IntArrayRef,
+                                         const c10::List<bool>&, const std::vector<std::string>&,
+                                         const std::vector<std::optional<double>>&)>();
+  c10::List<bool> bias_list;
+  bias_list.reserve(bias.size());
+  for (const bool b : bias) bias_list.push_back(b);
+  if (alphas.empty()) {
+    const std::vector<std::optional<double>> defaults(activations.size(), std::nullopt);
+    return op.call(input, params, sizes, bias_list, activations, defaults);
+  }
+  return op.call(input, params, sizes, bias_list, activations, alphas);
+}
+
 at::Tensor activation(const at::Tensor& input, const std::string& activation,
                       std::optional<double> alpha) {
   static auto op = c10::Dispatcher::singleton()

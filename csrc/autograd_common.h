@@ -109,6 +109,18 @@ TORCH_ACT_OP_HANDLE_(activation_deriv, "torch_act::_activation_deriv", Activatio
 TORCH_ACT_OP_HANDLE_(mlp, "torch_act::mlp", MlpSig)
 TORCH_ACT_OP_HANDLE_(mlp_fwd, "torch_act::_mlp_fwd", MlpFwdSig)
 TORCH_ACT_OP_HANDLE_(mlp_bwd, "torch_act::_mlp_bwd", MlpBwdSig)
+// mlp_flat (csrc/mlp_flat.cpp)
+using Bools = c10::List<bool>;
+using Names = std::vector<std::string>;
+using Alphas = std::vector<std::optional<double>>;
+using MlpFlatSig = at::Tensor(const at::Tensor&, const at::Tensor&, c10::IntArrayRef, const Bools&,
+                              const Names&, const Alphas&);
+using MlpFlatBwdSig = std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&,
+                                                         const at::Tensor&, c10::IntArrayRef,
+                                                         const Bools&, at::TensorList, const Names&,
+                                                         const Alphas&, bool);
+TORCH_ACT_OP_HANDLE_(mlp_flat, "torch_act::mlp_flat", MlpFlatSig)
+TORCH_ACT_OP_HANDLE_(mlp_flat_bwd, "torch_act::_mlp_flat_bwd", MlpFlatBwdSig)
 #undef TORCH_ACT_OP_HANDLE_
 
 // ------------------------------------------------ differentiable building blocks

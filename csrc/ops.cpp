@@ -73,6 +73,23 @@ void check_linear_args(const char* op, const at::Tensor& input, const at::Tensor
   check_layer(op, input, input.size(-1), weight, bias);
 }
 
+namespace {
+void layer_label(char* buf, size_t cap, const char* op, size_t i) {
+  char digits[24];
+  size_t nd = 0;
+  do {
+    digits[nd++] = static_cast<char>('0' + i % 10);
+    i /= 10;
+  } while (i > 0);
+  static constexpr char kMid[] = " layer ";
+  size_t len = 0;
+  for (const char* c = op; *c && len + sizeof kMid + nd < cap; ++c) buf[len++] = *c;
+  for (const char* c = kMid; *c; ++c) buf[len++] = *c;
+  while (nd > 0) buf[len++] = digits[--nd];
+  buf[len] = '\0';
+}
+}  // namespace
+
 std::vector<std::pair<const Activation*, double>> check_mlp_args(
     const char* op, const at::Tensor& input, at::TensorList weights,
     const c10::List<std::optional<at::Tensor>>& biases, const std::vector<std::string>& activations,
@@ -86,13 +103,14 @@ std::vector<std::pair<const Activation*, double>> check_mlp_args(
   layers.reserve(L);
   int64_t k = 0;
   for (size_t i = 0; i < L; ++i) {
-    const std::string where = std::string(op) + " layer " + std::to_string(i);
-    const Activation& act = parse_act(where.c_str(), activations[i]);
-    layers.emplace_back(&act, resolve_alpha(where.c_str(), act, alphas[i]));
+    char where[96];  // "<op> layer <i>", built without a heap allocation or printf per call
+    layer_label(where, sizeof where, op, i);
+    const Activation& act = parse_act(where, activations[i]);
+    layers.emplace_back(&act, resolve_alpha(where, act, alphas[i]));
     if (i == 0) {
-      check_linear_args(where.c_str(), input, weights[i], biases.get(i));
+      check_linear_args(where, input, weights[i], biases.get(i));
     } else {
-      check_layer(where.c_str(), input, k, weights[i], biases.get(i));
+      check_layer(where, input, k, weights[i], biases.get(i));
     }
     k = weights[i].size(0);
   }
@@ -107,6 +125,77 @@ void check_like(const char* op, const std::string& arg, const at::Tensor& t, c10
               ref.scalar_type(), "), got ", t.scalar_type());
   TORCH_CHECK(t.device() == ref.device(), op, ": ", arg, " must be on the input's device (",
               ref.device(), "), got ", t.device());
+}
+
+void check_saved(const char* op, const at::Tensor& t, size_t index, size_t layer, const char* what,
+                 c10::IntArrayRef shape, const at::Tensor& ref) {
+  if (t.defined() && t.sizes() == shape && t.scalar_type() == ref.scalar_type() &&
+      t.device() == ref.device())
+    return;
+  check_like(op, "saved[" + std::to_string(index) + "] (layer " + std::to_string(layer) + "'s " + what + ")",
+             t, shape, ref);
+}
+
+namespace {
+std::string bools_str(const c10::List<bool>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::string(v[i] ? "True" : "False");
+  return s + "]";
+}
+}  // namespace
+
+std::vector<FlatLayer> flat_layout(const char* op, const at::Tensor& input, const at::Tensor& params,
+                                   c10::IntArrayRef sizes, const c10::List<bool>& bias,
+                                   size_t n_activations, size_t n_alphas) {
+  TORCH_CHECK_VALUE(sizes.size() >= 2, op,
+                    ": sizes must list the features of every layer boundary [in, hidden..., out] "
+                    "(at least 2 entries), got ", sizes);
+  const size_t L = sizes.size() - 1;
+  TORCH_CHECK_VALUE(bias.size() == L && n_activations == L && n_alphas == L, op, ": sizes ", sizes,
+                    " describes ", L, " layer(s), so bias, activations and alphas need ", L,
+                    " entries each; got ", bias.size(), ", ", n_activations, ", ", n_alphas);
+  check_float_dtype(op, "input", input);
+  TORCH_CHECK(input.dim() >= 1, op, ": input must have at least 1 dimension [..., K], got a 0-d tensor");
+  // sym_*: the autograd kernel runs this on symbolic shapes under torch.compile
+  TORCH_SYM_CHECK(input.sym_size(-1).sym_eq(sizes[0]), op, ": input's last dimension (",
+                  input.sym_size(-1), ") must equal sizes[0]=", sizes[0]);
+  TORCH_CHECK(params.defined(), op, ": params is an undefined tensor");
+  TORCH_CHECK(params.dim() == 1, op, ": params must be 1-D (every layer's weight and bias, flat), got ",
+              params.dim(), "-D with shape ", params.sizes());
+  TORCH_CHECK(params.scalar_type() == input.scalar_type(), op, ": params dtype (",
+              params.scalar_type(), ") must match input dtype (", input.scalar_type(), ")");
+  TORCH_CHECK(params.device() == input.device(), op, ": params is on ", params.device(),
+              " but input is on ", input.device(), "; move both to one device");
+  std::vector<FlatLayer> layers(L);
+  int64_t off = 0;
+  for (size_t i = 0; i < L; ++i) {
+    TORCH_CHECK_VALUE(sizes[i] >= 0 && sizes[i + 1] >= 0, op, ": sizes must be >= 0, got ", sizes);
+    FlatLayer& l = layers[i];
+    l.n = sizes[i + 1];
+    l.k = sizes[i];
+    l.w_off = off;
+    off += l.n * l.k;
+    l.b_off = bias.get(i) ? off : -1;
+    if (bias.get(i)) off += l.n;
+  }
+  TORCH_SYM_CHECK(params.sym_numel().sym_eq(off), op, ": params must hold ", off, " elements for sizes ",
+                  sizes, " and bias ", bools_str(bias),
+                  " (each layer's weight [out, in] then its bias), got ", params.sym_numel());
+  return layers;
+}
+
+void flat_windows(const at::Tensor& params, const std::vector<FlatLayer>& layers,
+                  std::vector<at::Tensor>& weights, c10::List<std::optional<at::Tensor>>& biases) {
+  // params is contiguous (1-D); sym_*: symbolic under torch.compile
+  const c10::SymInt base = params.sym_storage_offset();
+  weights.reserve(layers.size());
+  biases.reserve(layers.size());
+  for (const FlatLayer& l : layers) {
+    weights.push_back(params.as_strided_symint({l.n, l.k}, {l.k, 1}, base + l.w_off));
+    biases.push_back(l.b_off >= 0 ? std::optional<at::Tensor>(
+                                        params.as_strided_symint({l.n}, {1}, base + l.b_off))
+                                  : std::nullopt);
+  }
 }
 
 at::Tensor flatten_rows(const at::Tensor& input) {
@@ -232,6 +321,15 @@ TORCH_LIBRARY(torch_act, m) {
   m.def(
       "_mlp_bwd(Tensor grad_out, Tensor input, Tensor[] weights, Tensor?[] biases, "
       "Tensor[] saved, str[] activations, float?[] alphas, bool input_grad) -> Tensor[]");
+  // mlp_flat: mlp with every layer's parameters in one 1-D tensor (flat_layout
+  // in csrc/ops.h; csrc/mlp_flat.cpp).  Its forward for autograd is _mlp_fwd
+  // on windows of params; _mlp_flat_bwd returns (dinput or empty, dparams).
+  m.def(
+      "mlp_flat(Tensor input, Tensor params, int[] sizes, bool[] bias, str[] activations, "
+      "float?[] alphas) -> Tensor");
+  m.def(
+      "_mlp_flat_bwd(Tensor grad_out, Tensor input, Tensor params, int[] sizes, bool[] bias, "
+      "Tensor[] saved, str[] activations, float?[] alphas, bool input_grad) -> (Tensor, Tensor)");
   m.def(
       "_activation_bwd(Tensor grad_out, Tensor saved, str activation, float? alpha) -> Tensor");
   // D_order(grad_out, saved) = grad_out * d^(order-1)/ds^(order-1) [act' in saved]

@@ -47,6 +47,11 @@ void check_linear_args(const char* op, const at::Tensor& input, const at::Tensor
 void check_like(const char* op, const std::string& arg, const at::Tensor& t, c10::IntArrayRef shape,
                 const at::Tensor& ref);
 
+// check_like for entry `index` of _mlp_bwd's saved list (layer `layer`'s
+// `what`: output / pre-activation); the message is built only on failure.
+void check_saved(const char* op, const at::Tensor& t, size_t index, size_t layer, const char* what,
+                 c10::IntArrayRef shape, const at::Tensor& ref);
+
 // An order for _activation_deriv: >= 1, and one the activation's kernels
 // evaluate (row activations: 1 only; their higher orders are tensor ops in
 // the autograd).  Raises ValueError / NotImplementedError naming both.
@@ -60,6 +65,28 @@ std::vector<std::pair<const Activation*, double>> check_mlp_args(
     const char* op, const at::Tensor& input, at::TensorList weights,
     const c10::List<std::optional<at::Tensor>>& biases, const std::vector<std::string>& activations,
     const std::vector<std::optional<double>>& alphas);
+
+// mlp_flat's parameter layout: one 1-D tensor holding, layer after layer,
+// weight i [sizes[i+1], sizes[i]] (row-major, nn.Linear's layout) and then,
+// when bias[i], bias i [sizes[i+1]].  FlatLayer: one layer's place in it.
+struct FlatLayer {
+  int64_t n, k;        // out and in features
+  int64_t w_off;       // weight's first element
+  int64_t b_off;       // bias's first element; -1: no bias
+};
+
+// Checks mlp_flat's layout arguments (sizes: L+1 features, bias / activations
+// / alphas: L entries) against input [..., sizes[0]] and params (1-D, the
+// input's dtype and device, exactly the layout's element count); returns the
+// layers.
+std::vector<FlatLayer> flat_layout(const char* op, const at::Tensor& input, const at::Tensor& params,
+                                   c10::IntArrayRef sizes, const c10::List<bool>& bias,
+                                   size_t n_activations, size_t n_alphas);
+
+// The layers' weights and biases as windows (views) of params (contiguous),
+// in the form mlp takes them.
+void flat_windows(const at::Tensor& params, const std::vector<FlatLayer>& layers,
+                  std::vector<at::Tensor>& weights, c10::List<std::optional<at::Tensor>>& biases);
 
 // t as [m, n]: itself when already 2-D (a view costs a dispatcher call and a
 // new TensorImpl, which shows on tiny layers), else a view / reshape.
@@ -205,7 +232,54 @@ struct OpImpls {
                                          const std::vector<std::string>& activations,
                                          const std::vector<std::optional<double>>& alphas,
                                          bool input_grad) {
-    const char* op = "_mlp_bwd";
+    const auto opts = input.options();
+    const size_t L = weights.size();
+    std::vector<at::Tensor> dws(L), dbs(L);
+    for (size_t j = 0; j < L && j < biases.size(); ++j) {
+      dws[j] = at::empty(weights[j].sizes(), opts);
+      if (biases.get(j).has_value()) dbs[j] = at::empty({weights[j].size(0)}, opts);
+    }
+    at::Tensor dinput = mlp_bwd_into("_mlp_bwd", grad_out, input, weights, biases, saved,
+                                     activations, alphas, input_grad, dws, dbs);
+    std::vector<at::Tensor> out;
+    out.reserve(1 + 2 * L);
+    out.push_back(dinput.defined() ? dinput : at::empty({0}, opts));
+    for (auto& t : dws) out.push_back(t);
+    for (auto& t : dbs) out.push_back(t.defined() ? t : at::empty({0}, opts));
+    return out;
+  }
+
+  // mlp_flat's backward: (dinput or an empty tensor, dparams in params' layout).
+  static std::tuple<at::Tensor, at::Tensor> mlp_flat_bwd(
+      const at::Tensor& grad_out, const at::Tensor& input, const at::Tensor& params,
+      c10::IntArrayRef sizes, const c10::List<bool>& bias, at::TensorList saved,
+      const std::vector<std::string>& activations, const std::vector<std::optional<double>>& alphas,
+      bool input_grad) {
+    const char* op = "_mlp_flat_bwd";
+    const auto layout = flat_layout(op, input, params, sizes, bias, activations.size(), alphas.size());
+    std::vector<at::Tensor> ws, dws;
+    c10::List<std::optional<at::Tensor>> bs, dbs_list;
+    flat_windows(params.contiguous(), layout, ws, bs);
+    at::Tensor dparams = at::empty(params.sizes(), params.options());
+    flat_windows(dparams, layout, dws, dbs_list);
+    std::vector<at::Tensor> dbs(layout.size());
+    for (size_t j = 0; j < layout.size(); ++j)
+      if (layout[j].b_off >= 0) dbs[j] = *dbs_list.get(j);
+    at::Tensor dinput = mlp_bwd_into(op, grad_out, input, ws, bs, saved, activations, alphas,
+                                     input_grad, dws, dbs);
+    return {dinput.defined() ? dinput : at::empty({0}, input.options()), dparams};
+  }
+
+  // The mlp backward into given gradient tensors: dws[j] [N_j, K_j], dbs[j]
+  // [N_j] for layers with a bias (undefined otherwise); returns dinput
+  // (undefined unless input_grad).
+  static at::Tensor mlp_bwd_into(const char* op, const at::Tensor& grad_out, const at::Tensor& input,
+                                 at::TensorList weights,
+                                 const c10::List<std::optional<at::Tensor>>& biases,
+                                 at::TensorList saved, const std::vector<std::string>& activations,
+                                 const std::vector<std::optional<double>>& alphas, bool input_grad,
+                                 const std::vector<at::Tensor>& dws,
+                                 const std::vector<at::Tensor>& dbs) {
     const auto layers = check_mlp_args(op, input, weights, biases, activations, alphas);
     const size_t L = weights.size();
     TORCH_CHECK_VALUE(saved.size() == 2 * L, op, ": saved must hold 2 tensors per layer (", 2 * L,
@@ -214,20 +288,15 @@ struct OpImpls {
     // layer's backward needs the pre-activation; grad_out like y_{L-1}
     for (size_t j = 0; j < L; ++j) {
       const auto shape = linear_out_shape(input, weights[j].size(0));
-      check_like(op, "saved[" + std::to_string(2 * j) + "] (layer " + std::to_string(j) + "'s output)",
-                 saved[2 * j], shape, input);
+      check_saved(op, saved[2 * j], 2 * j, j, "output", shape, input);
       const Activation& act = *layers[j].first;
       if (act.saves != Saves::Nothing && !act.backward_uses_output(layers[j].second))
-        check_like(op,
-                   "saved[" + std::to_string(2 * j + 1) + "] (layer " + std::to_string(j) +
-                       "'s pre-activation)",
-                   saved[2 * j + 1], shape, input);
+        check_saved(op, saved[2 * j + 1], 2 * j + 1, j, "pre-activation", shape, input);
       if (j + 1 == L) check_like(op, "grad_out", grad_out, shape, input);
     }
     const auto opts = input.options();
-    std::vector<at::Tensor> dws(L), dbs(L);
     at::Tensor g = grad_out;
-    at::Tensor dinput = at::empty({0}, opts);
+    at::Tensor dinput;
     for (size_t j = L; j-- > 0;) {
       const at::Tensor& w = weights[j];
       const int64_t n = w.size(0), k = w.size(1);
@@ -238,24 +307,16 @@ struct OpImpls {
         s = layers[j].first->backward_uses_output(layers[j].second) ? y : saved[2 * j + 1];
       const bool want_dx = j > 0 || input_grad;
       at::Tensor dx = want_dx ? at::empty(x.sizes(), opts) : at::Tensor();
-      dws[j] = at::empty({n, k}, opts);
-      const bool has_bias = biases.get(j).has_value();
-      dbs[j] = has_bias ? at::empty({n}, opts) : at::empty({0}, opts);
       const at::Tensor x2 = flatten_rows(x);
       const int64_t m = x2.size(0);
       K::linear_act_backward(rows_reshape(g, m, n), x2, w,
                              s.defined() ? rows_view(s.contiguous(), m, n) : s,
-                             layers[j].first->kernels, layers[j].second, want_dx ? rows_view(dx, m, k) : dx, dws[j],
-                             has_bias ? dbs[j] : at::Tensor());
+                             layers[j].first->kernels, layers[j].second,
+                             want_dx ? rows_view(dx, m, k) : dx, dws[j], dbs[j]);
       if (j == 0 && want_dx) dinput = dx;
       g = dx;
     }
-    std::vector<at::Tensor> out;
-    out.reserve(1 + 2 * L);
-    out.push_back(dinput);
-    for (auto& t : dws) out.push_back(t);
-    for (auto& t : dbs) out.push_back(t);
-    return out;
+    return dinput;
   }
 
   static at::Tensor activation(const at::Tensor& input, c10::string_view activation,
@@ -320,6 +381,7 @@ void register_backend(torch::Library& m) {
   m.impl("mlp", &Impl::mlp);
   m.impl("_mlp_fwd", &Impl::mlp_fwd);
   m.impl("_mlp_bwd", &Impl::mlp_bwd);
+  m.impl("_mlp_flat_bwd", &Impl::mlp_flat_bwd);
   m.impl("activation", &Impl::activation);
   m.impl("_activation_bwd", &Impl::activation_bwd);
   m.impl("_activation_deriv", &Impl::activation_deriv);

@@ -34,6 +34,16 @@ at::Tensor mlp(const at::Tensor& input, at::TensorList weights,
                const std::vector<std::string>& activations,
                const std::vector<std::optional<double>>& alphas = {});
 
+// mlp with every layer's parameters in ONE 1-D tensor `params`: layer i's
+// weight [sizes[i+1], sizes[i]] (row-major) then, when bias[i], its bias
+// [sizes[i+1]], layer after layer.  sizes lists the L+1 features
+// ({in, hidden..., out}); bias, activations (and alphas, or empty) one entry
+// per layer.  A training step pays for one parameter's autograd bookkeeping
+// instead of 2L (docs/autograd.md, "mlp_flat").
+at::Tensor mlp_flat(const at::Tensor& input, const at::Tensor& params, at::IntArrayRef sizes,
+                    const std::vector<bool>& bias, const std::vector<std::string>& activations,
+                    const std::vector<std::optional<double>>& alphas = {});
+
 // Gated linear unit: act(input @ gate_weight.T + gate_bias) * (input @ up_weight.T + up_bias);
 // input [..., K], weights [N, K], biases [N] -> [..., N]; act any elementwise activation.
 at::Tensor linear_glu(const at::Tensor& input, const at::Tensor& gate_weight,

@@ -72,7 +72,7 @@ ACTIVATIONS = _Activations()
 __version__ = _C.build_info()["version"]
 
 from . import ops  # noqa: E402,F401  (fake kernels for torch.compile / export)
-from .ops import activation, linear_act, linear_glu, mlp  # noqa: E402
+from .ops import activation, flat_numel, linear_act, linear_glu, mlp, mlp_flat  # noqa: E402
 from . import batching  # noqa: E402,F401  (torch.func.vmap batching rules)
 from . import cross_entropy as _cross_entropy  # noqa: E402  (fake kernels of linear_cross_entropy)
 from .cross_entropy import linear_cross_entropy  # noqa: E402
@@ -117,6 +117,8 @@ __all__ = [
     "linear_act",
     "linear_glu",
     "mlp",
+    "mlp_flat",
+    "flat_numel",
     "linear_cross_entropy",
     "functional",
     "nn",

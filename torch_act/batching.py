@@ -22,6 +22,10 @@ inputs of any rank ``[..., K]``, so
   runs its formula as batched ATen ops over materialised logits for batched
   weights or per-sample weight gradients.
 
+* ``mlp_flat`` and its backward slice the flat parameters into the layers'
+  weights and biases (views, batched or not) and run ``mlp`` / ``_mlp_bwd``'s
+  rules under an inner ``vmap``.
+
 Each rule computes with the same ops underneath, so the rules compose with
 ``grad`` / ``jvp`` levels above and below them (docs/autograd.md).
 """
@@ -192,7 +196,6 @@ def _mask_grad_vmap(info, in_dims, grad_out, mask, activation, alpha=None):
 
 
 # ---------------------------------------------------------------- mlp
-@torch.library.register_vmap("torch_act::mlp")
 def _mlp_vmap(info, in_dims, input, weights, biases, activations, alphas):
     xd, wds, bds = in_dims[0], in_dims[1], in_dims[2]
     if all(d is None for d in wds) and all(d is None for d in bds):
@@ -220,7 +223,6 @@ def _mlp_fwd_vmap(info, in_dims, input, weights, biases, activations, alphas):
     return outs, dims
 
 
-@torch.library.register_vmap("torch_act::_mlp_bwd")
 def _mlp_bwd_vmap(info, in_dims, grad_out, input, weights, biases, saved, activations, alphas, input_grad):
     gd, xd, wds, bds, sds = in_dims[:5]
     L = len(weights)
@@ -244,6 +246,11 @@ def _mlp_bwd_vmap(info, in_dims, grad_out, input, weights, biases, saved, activa
     outs = [dinput if dinput is not None else empty] + dws + [d if d is not None else empty for d in dbs]
     dims = [0 if dinput is not None else None] + [0] * L + [0 if d is not None else None for d in dbs]
     return outs, dims
+
+
+# plain functions too: mlp_flat's rules call them
+torch.library.register_vmap("torch_act::mlp", _mlp_vmap)
+torch.library.register_vmap("torch_act::_mlp_bwd", _mlp_bwd_vmap)
 
 
 # ---------------------------------------------------------------- linear_glu
@@ -504,3 +511,45 @@ def _lce_bwd_vmap(info, in_dims, grad_loss, input, linear_weight, target, linear
     outs = _lce_batched(B, pd, _front(grad_loss, gd, B), input, linear_weight, target, linear_bias, weight,
                         reduction, ignore_index, label_smoothing, output_mask)[1:]
     return tuple(outs), (0, 0, 0)
+
+
+# ---------------------------------------------------------------- mlp_flat
+def _flat_windows(params: Tensor, pd: Optional[int], sizes, bias):
+    """Each layer's weight and bias (or None) as views of params, with their
+    batch dims: [B, N, K] / [B, N] (dim 0) when params is batched."""
+    p = params if pd is None else params.movedim(pd, 0)
+    d = None if pd is None else 0
+    ws, wds, bs, bds, off = [], [], [], [], 0
+    for k, n, b in zip(sizes, sizes[1:], bias):
+        ws.append(p[..., off:off + n * k].unflatten(-1, (n, k)))
+        wds.append(d)
+        off += n * k
+        bs.append(p[..., off:off + n] if b else None)
+        bds.append(d if b else None)
+        off += n if b else 0
+    return ws, wds, bs, bds
+
+
+@torch.library.register_vmap("torch_act::mlp_flat")
+def _mlp_flat_vmap(info, in_dims, input, params, sizes, bias, activations, alphas):
+    ws, wds, bs, bds = _flat_windows(params, in_dims[1], sizes, bias)
+    return _mlp_vmap(info, (in_dims[0], wds, bds, None, None), input, ws, bs, activations, alphas)
+
+
+@torch.library.register_vmap("torch_act::_mlp_flat_bwd")
+def _mlp_flat_bwd_vmap(info, in_dims, grad_out, input, params, sizes, bias, saved, activations, alphas,
+                       input_grad):
+    ws, wds, bs, bds = _flat_windows(params, in_dims[2], sizes, bias)
+    outs, dims = _mlp_bwd_vmap(info, (in_dims[0], in_dims[1], wds, bds, in_dims[5]), grad_out, input, ws, bs,
+                               saved, activations, alphas, input_grad)
+    L = len(ws)
+    pieces = []
+    for j in range(L):
+        pieces.append((outs[1 + j], dims[1 + j]))
+        if bias[j]:
+            pieces.append((outs[1 + L + j], dims[1 + L + j]))
+    if all(d is None for _, d in pieces):
+        return (outs[0], torch.cat([t.reshape(-1) for t, _ in pieces])), (dims[0], None)
+    B = info.batch_size
+    dp = torch.cat([_front(t, d, B).reshape(B, -1) for t, d in pieces], dim=1)
+    return (outs[0], dp), (dims[0], 0)

@@ -11,9 +11,9 @@ from torch import Tensor
 
 from . import ACTIVATIONS
 from .cross_entropy import linear_cross_entropy
-from .ops import activation, linear_act, mlp
+from .ops import activation, linear_act, mlp, mlp_flat
 
-__all__ = ["linear_act", "activation", "mlp", "linear_cross_entropy"] + list(ACTIVATIONS)
+__all__ = ["linear_act", "activation", "mlp", "mlp_flat", "linear_cross_entropy"] + list(ACTIVATIONS)
 
 
 def _make(name: str):

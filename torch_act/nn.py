@@ -22,6 +22,7 @@ from .ops import _check_glu_save, _glu, _save_kind
 
 _linear_act_op = torch.ops.torch_act.linear_act.default
 _mlp_op = torch.ops.torch_act.mlp.default
+_mlp_flat_op = torch.ops.torch_act.mlp_flat.default
 _linear_glu_op = torch.ops.torch_act.linear_glu.default
 
 
@@ -113,16 +114,42 @@ class Linear(torch.nn.Linear):
         return s + (f", save={save!r}" if save != "auto" else "")
 
 
+def _flat_window(layer, which: str):
+    off, n, k, b_off = layer.__dict__["_flat_place"]
+    p = layer.__dict__["_flat_owner"].flat_params
+    if which == "weight":
+        return p[off:off + n * k].view(n, k)
+    return None if b_off < 0 else p[b_off:b_off + n]
+
+
+class _FlatLinear(Linear):
+    """A layer of ``MLP(flat=True)``: a ``Linear`` whose ``weight`` and ``bias``
+    are views of the owning MLP's ``flat_params`` (no parameters of its own)."""
+
+    weight = property(lambda self: _flat_window(self, "weight"), doc="A view of the owning MLP's flat_params.")
+    bias = property(lambda self: _flat_window(self, "bias"),
+                    doc="A view of the owning MLP's flat_params (None without bias).")
+
+
 class MLP(torch.nn.Module):
     """A stack of fused linear+activation layers run as ONE op (one autograd node).
 
     ``sizes`` lists the features: ``MLP([2, 10, 5, 1], ["relu", "sigmoid", "identity"])``
     is the document's network.  The layers are ``torch_act.nn.Linear``s in
     ``self.layers`` (state_dict keys ``layers.0.weight``, ``layers.0.bias``, ...).
+
+    ``flat=True`` keeps every weight and bias in ONE parameter, ``flat_params``
+    (the ``mlp_flat`` op's layout), so that a training step pays the autograd
+    engine for one parameter instead of 2L: one gradient buffer, one
+    accumulation.  ``parameters()`` then yields that one tensor; the layers'
+    ``weight`` / ``bias`` are views of it (read them, initialise them in place,
+    call a layer alone: the gradient reaches ``flat_params``), and
+    ``state_dict`` / ``load_state_dict`` keep the per-layer keys, so
+    checkpoints move between flat and per-layer MLPs and nn.Linear stacks.
     """
 
     def __init__(self, sizes, activations, bias: bool = True, alphas=None, device=None, dtype=None,
-                 save: str = "auto"):
+                 save: str = "auto", flat: bool = False):
         super().__init__()
         sizes = list(sizes)
         if len(sizes) < 2:
@@ -140,10 +167,13 @@ class MLP(torch.nn.Module):
                    save=save)
             for i, (a, al) in enumerate(zip(activations, alphas))
         )
+        if flat:
+            self._make_flat()
 
     @classmethod
-    def from_linears(cls, linears, activations, alphas=None, save: str = "auto"):
-        """An MLP sharing the parameters of a sequence of ``nn.Linear`` layers."""
+    def from_linears(cls, linears, activations, alphas=None, save: str = "auto", flat: bool = False):
+        """An MLP sharing the parameters of a sequence of ``nn.Linear`` layers
+        (``flat=True``: copying them into one flat parameter instead)."""
         linears = list(linears)
         if not linears:
             raise ValueError("MLP.from_linears: needs at least one nn.Linear")
@@ -162,9 +192,94 @@ class MLP(torch.nn.Module):
         new.layers = torch.nn.ModuleList(
             Linear.from_linear(l, activation=a, alpha=al, save=save) for l, a, al in zip(linears, activations, alphas)
         )
+        if flat:
+            new._make_flat()
         return new
 
+    # ------------------------------------------------------------ flat mode
+    def _make_flat(self):
+        """Moves every layer's parameters into one ``flat_params`` (copies)."""
+        layers = list(self.layers)
+        pieces = []
+        for layer in layers:
+            pieces.append(layer.weight.detach().reshape(-1))
+            if layer.bias is not None:
+                pieces.append(layer.bias.detach())
+        with torch.no_grad():
+            flat = torch.cat(pieces)
+        self.flat_params = torch.nn.Parameter(flat)
+        self._flat_sizes = [layers[0].in_features] + [l.out_features for l in layers]
+        self._flat_bias = [l.bias is not None for l in layers]
+        off = 0
+        for layer in layers:
+            n, k = layer.out_features, layer.in_features
+            has_bias = layer.bias is not None
+            del layer._parameters["weight"]
+            del layer._parameters["bias"]
+            layer.__class__ = _FlatLinear
+            layer.__dict__["_flat_owner"] = self
+            layer.__dict__["_flat_place"] = (off, n, k, off + n * k if has_bias else -1)
+            off += n * k + (n if has_bias else 0)
+
+    @property
+    def flat(self) -> bool:
+        return "flat_params" in self._parameters
+
+    def _flat_entries(self):
+        """(state_dict key, offset, shape) of every per-layer tensor, in order."""
+        for i, layer in enumerate(self.layers):
+            off, n, k, b_off = layer.__dict__["_flat_place"]
+            yield f"layers.{i}.weight", off, (n, k)
+            if b_off >= 0:
+                yield f"layers.{i}.bias", b_off, (n,)
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        if not self.flat:
+            return super()._save_to_state_dict(destination, prefix, keep_vars)
+        # nn.Linear's keys: each layer's weight and bias, views of flat_params
+        p = self.flat_params if keep_vars else self.flat_params.detach()
+        for key, off, shape in self._flat_entries():
+            numel = shape[0] * (shape[1] if len(shape) == 2 else 1)
+            destination[prefix + key] = p[off:off + numel].view(shape)
+        for name, buf in self._buffers.items():
+            if buf is not None and name not in self._non_persistent_buffers_set:
+                destination[prefix + name] = buf if keep_vars else buf.detach()
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        if not self.flat:
+            return super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                                 unexpected_keys, error_msgs)
+        flat_key = prefix + "flat_params"
+        loaded_all = True
+        with torch.no_grad():
+            p = self.flat_params.detach()
+            for key, off, shape in self._flat_entries():
+                full = prefix + key
+                if full not in state_dict:
+                    loaded_all = False
+                    if flat_key not in state_dict:
+                        missing_keys.append(full)
+                    continue
+                # taken out here, so that the (parameterless) layers do not
+                # report it as unexpected
+                value = state_dict.pop(full)
+                if tuple(value.shape) != tuple(shape):
+                    error_msgs.append(f"size mismatch for {full}: copying a param with shape {value.shape} from "
+                                      f"checkpoint, the shape in current model is {torch.Size(shape)}.")
+                    continue
+                numel = shape[0] * (shape[1] if len(shape) == 2 else 1)
+                p[off:off + numel].view(shape).copy_(value)
+        # the flat tensor itself, if a checkpoint holds it, and unexpected keys
+        n_missing = len(missing_keys)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        if flat_key in missing_keys[n_missing:] and (loaded_all or flat_key not in state_dict):
+            missing_keys.remove(flat_key)
+
     def forward(self, input: Tensor) -> Tensor:
+        if "flat_params" in self._parameters:
+            return self._forward_flat(input)
         # One pass over the layers, reading the parameter dicts directly: on
         # the document's tiny Net the generic attribute lookups of
         # ``[l.weight for l in self.layers]`` x4 cost as much as the op.
@@ -184,6 +299,20 @@ class MLP(torch.nn.Module):
                 input = layer(input)
             return input
         return _mlp_op(input, weights, biases, acts, alphas)
+
+    def _forward_flat(self, input: Tensor) -> Tensor:
+        acts, alphas = [], []
+        chain = False
+        for layer in self._modules["layers"]._modules.values():
+            d = layer.__dict__  # plain attributes: no nn.Module.__getattr__ per layer
+            acts.append(d["activation"])
+            alphas.append(d["alpha"])
+            chain = chain or d.get("save", "auto") != "auto"
+        if chain:  # a saved-tensor policy: one linear_act per layer
+            for layer in self._modules["layers"]._modules.values():
+                input = layer(input)
+            return input
+        return _mlp_flat_op(input, self._parameters["flat_params"], self._flat_sizes, self._flat_bias, acts, alphas)
 
 
 # torch.nn activation modules -> torch_act names, for GatedMLP.from_module

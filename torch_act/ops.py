@@ -321,6 +321,68 @@ def _mlp_bwd_fake(grad_out, input, weights, biases, saved, activations, alphas, 
     return out
 
 
+def _flat_shapes(op, input, params, sizes, bias, activations, alphas):
+    """mlp_flat's checks (csrc/ops.cpp: flat_layout, then each layer's
+    activation); returns each layer's output shape."""
+    sizes = list(sizes)
+    L = len(sizes) - 1
+    torch._check_value(L >= 1, lambda: f"{op}: sizes must list the features of every layer boundary "
+                       f"[in, hidden..., out] (at least 2 entries), got {sizes}")
+    torch._check_value(
+        len(bias) == L and len(activations) == L and len(alphas) == L,
+        lambda: f"{op}: sizes {sizes} describes {L} layer(s), so bias, activations and alphas need {L} "
+        f"entries each; got {len(bias)}, {len(activations)}, {len(alphas)}",
+    )
+    _check_float(op, "input", input)
+    torch._check(input.dim() >= 1, lambda: f"{op}: input must have at least 1 dimension [..., K], got a 0-d tensor")
+    torch._check(input.shape[-1] == sizes[0],
+                 lambda: f"{op}: input's last dimension ({input.shape[-1]}) must equal sizes[0]={sizes[0]}")
+    torch._check(params.dim() == 1, lambda: f"{op}: params must be 1-D (every layer's weight and bias, flat), "
+                 f"got {params.dim()}-D with shape {list(params.shape)}")
+    torch._check(params.dtype == input.dtype,
+                 lambda: f"{op}: params dtype ({params.dtype}) must match input dtype ({input.dtype})")
+    torch._check(params.device == input.device,
+                 lambda: f"{op}: params is on {params.device} but input is on {input.device}; move both to one device")
+    torch._check_value(all(s >= 0 for s in sizes), lambda: f"{op}: sizes must be >= 0, got {sizes}")
+    total = flat_numel(sizes, bias)
+    torch._check(params.shape[0] == total, lambda: f"{op}: params must hold {total} elements for sizes {sizes} and "
+                 f"bias {list(bias)} (each layer's weight [out, in] then its bias), got {params.shape[0]}")
+    for i, (a, al) in enumerate(zip(activations, alphas)):
+        _act(f"{op} layer {i}", a, al)
+    return [_out_shape(input, n) for n in sizes[1:]]
+
+
+def flat_numel(sizes: Sequence[int], bias) -> int:
+    """How many elements mlp_flat's ``params`` holds for ``sizes`` and ``bias``
+    (a bool, or one per layer)."""
+    sizes = list(sizes)
+    bias = [bias] * (len(sizes) - 1) if isinstance(bias, bool) else list(bias)
+    return sum(n * k + (n if b else 0) for k, n, b in zip(sizes, sizes[1:], bias))
+
+
+@torch.library.register_fake("torch_act::mlp_flat")
+def _mlp_flat_fake(input, params, sizes, bias, activations, alphas):
+    shapes = _flat_shapes("mlp_flat", input, params, sizes, bias, activations, alphas)
+    return input.new_empty(shapes[-1])
+
+
+@torch.library.register_fake("torch_act::_mlp_flat_bwd")
+def _mlp_flat_bwd_fake(grad_out, input, params, sizes, bias, saved, activations, alphas, input_grad):
+    op = "_mlp_flat_bwd"
+    shapes = _flat_shapes(op, input, params, sizes, bias, activations, alphas)
+    L = len(shapes)
+    torch._check_value(
+        len(saved) == 2 * L, lambda: f"{op}: saved must hold 2 tensors per layer ({2 * L}), got {len(saved)}"
+    )
+    for j, (shape, a, al) in enumerate(zip(shapes, activations, alphas)):
+        _check_like(op, f"saved[{2 * j}] (layer {j}'s output)", saved[2 * j], shape, input)
+        if ACTIVATIONS[a].saves != "nothing" and _needs_z(a, al):
+            _check_like(op, f"saved[{2 * j + 1}] (layer {j}'s pre-activation)", saved[2 * j + 1], shape, input)
+    _check_like(op, "grad_out", grad_out, shapes[-1], input)
+    dinput = input.new_empty(input.shape) if input_grad else input.new_empty((0,))
+    return dinput, params.new_empty(params.shape)
+
+
 def _check_glu(op, input, gate_weight, up_weight, gate_bias, up_bias, activation):
     spec = _spec(op, activation)
     if spec.rowwise:
@@ -430,6 +492,33 @@ def mlp(
     for w, b, a, al in zip(weights, biases, activations, alphas):
         h = _ops.linear_act(h, w, b, a, al, save)
     return h
+
+
+def mlp_flat(
+    input: Tensor,
+    params: Tensor,
+    sizes: Sequence[int],
+    activations,
+    bias=True,
+    alphas: Optional[Sequence[Optional[float]]] = None,
+) -> Tensor:
+    """``mlp`` with every layer's weight and bias in ONE 1-D tensor ``params``.
+
+    The layout, layer after layer: weight i ``[sizes[i+1], sizes[i]]``
+    (row-major, ``nn.Linear``'s) then, when ``bias[i]``, bias i
+    ``[sizes[i+1]]`` (``flat_numel`` counts it).  ``activations``: one name per
+    layer, or one for all; ``bias``: a bool or one per layer.  A training step
+    then pays for one parameter's autograd bookkeeping instead of 2L (one
+    gradient buffer, one accumulation); ``torch_act.nn.MLP(..., flat=True)``
+    builds on it and keeps nn.Linear's state_dict keys.
+    """
+    sizes = [int(s) for s in sizes]
+    L = len(sizes) - 1
+    if isinstance(activations, str):
+        activations = [activations] * L
+    bias = [bool(bias)] * L if isinstance(bias, bool) else [bool(b) for b in bias]
+    alphas = [None] * L if alphas is None else list(alphas)
+    return _ops.mlp_flat(input, params, sizes, bias, list(activations), alphas)
 
 
 GLU_SAVE_POLICIES = ("auto", "input", "recompute")

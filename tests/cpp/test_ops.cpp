@@ -128,6 +128,35 @@ TEST(Api, BuildInfo) {
   EXPECT_EQ(info.with_cuda, !info.cuda_arch_list.empty());
 }
 
+TEST(Api, MlpFlatMatchesMlpWithOneGradientBuffer) {
+  torch::manual_seed(11);
+  const auto o = torch::TensorOptions().dtype(torch::kFloat64);
+  const auto x = torch::randn({6, 2}, o);
+  // layers 2 -> 10 (bias) -> 5 (no bias) -> 1 (bias), packed weight-then-bias
+  std::vector<torch::Tensor> w = {torch::randn({10, 2}, o), torch::randn({5, 10}, o), torch::randn({1, 5}, o)};
+  std::vector<torch::Tensor> b = {torch::randn({10}, o), torch::randn({1}, o)};
+  const auto params = torch::cat({w[0].flatten(), b[0], w[1].flatten(), w[2].flatten(), b[1]}).requires_grad_();
+  const std::vector<std::string> acts = {"gelu", "leaky_relu", "sigmoid"};
+  const auto y = torch_act::mlp_flat(x, params, {2, 10, 5, 1}, {true, false, true}, acts,
+                                     {std::nullopt, 0.1, std::nullopt});
+  for (auto& t : w) t.requires_grad_();
+  for (auto& t : b) t.requires_grad_();
+  const auto yr = torch_act::mlp(x, w, {b[0], std::nullopt, b[1]}, acts, {std::nullopt, 0.1, std::nullopt});
+  EXPECT_TRUE(torch::equal(y, yr));
+  y.sum().backward();
+  yr.sum().backward();
+  const auto want = torch::cat({w[0].grad().flatten(), b[0].grad(), w[1].grad().flatten(),
+                                w[2].grad().flatten(), b[1].grad()});
+  EXPECT_TRUE(torch::equal(params.grad(), want));
+  // a params tensor of the wrong size names what it must hold
+  try {
+    torch_act::mlp_flat(x, params.detach().narrow(0, 0, 10), {2, 10, 5, 1}, {true, false, true}, acts);
+    ADD_FAILURE() << "no error";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("params must hold 86 elements"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Api, GradientOnlyWhereRequired) {
   // weight requires grad, input does not: input.grad stays undefined.
   const auto x = torch::randn({3, 4}, torch::kFloat64);
