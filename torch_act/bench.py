@@ -113,7 +113,8 @@ def net_cases(batch, dtype, compile_):
     x = torch.randn(batch, 2, dtype=dtype)
     gy = torch.randn(batch, 1, dtype=dtype)
     fl_f = 2 * batch * (2 * 10 + 10 * 5 + 5 * 1)
-    models = {"eager": eager, "torch_act Linear": ours, "torch_act MLP": mlp}
+    flat = tnn.MLP.from_linears([ours.fc1, ours.fc2, ours.fc3], ["relu", "sigmoid", "identity"], flat=True)
+    models = {"eager": eager, "torch_act Linear": ours, "torch_act MLP": mlp, "torch_act MLP(flat=True)": flat}
     if compile_:
         twin = EagerNet().to(dtype)
         twin.load_state_dict(eager.state_dict())
