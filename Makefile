@@ -87,13 +87,14 @@ cpp-check:
 # (test_ops, test_grad, test_errors), the CPU kernels' shape/layout/thread sweep
 # (test_cpu_isa, 60 hypothesis examples), the op boundary fuzz (test_fuzz), the
 # modules (test_modules), higher order (test_higher_order*), the save="mask"
-# kernels and policies (test_save_policy); user activations (the plugin of tests/plugins.py is
+# kernels and policies (test_save_policy), mlp_flat and MLP(flat=True)
+# (test_mlp_flat); user activations (the plugin of tests/plugins.py is
 # loaded from build/plugin-cache, built by `make test`, or built under the
 # sanitizer when missing).
 SAN_DIR := build/sanitize
 SANITIZE_TESTS ?= tests/test_ops.py tests/test_grad.py tests/test_errors.py tests/test_cpu_isa.py \
   tests/test_fuzz.py tests/test_modules.py tests/test_higher_order.py tests/test_higher_order_glu_lce.py \
-  tests/test_save_policy.py
+  tests/test_save_policy.py tests/test_mlp_flat.py
 SANITIZE_FUZZ_EXAMPLES ?= 500
 SANITIZE_HYPOTHESIS_EXAMPLES ?= 60
 ASAN_OPTIONS_SAN ?= detect_leaks=0:halt_on_error=1:abort_on_error=1:detect_stack_use_after_return=1:strict_init_order=1

@@ -82,7 +82,7 @@ def test_built_with_cuda():
 
 def test_every_op_has_a_cuda_kernel():
     for op in ("linear_act", "activation", "mlp", "_linear_act_fwd", "_linear_act_bwd", "_mlp_fwd",
-               "_mlp_bwd", "_activation_bwd", "linear_glu", "_linear_glu_fwd", "_linear_glu_bwd"):
+               "_mlp_bwd", "_mlp_flat_bwd", "_activation_bwd", "linear_glu", "_linear_glu_fwd", "_linear_glu_bwd"):
         dump = torch._C._dispatch_dump(f"torch_act::{op}")
         assert "CUDA: registered" in dump, dump
 

@@ -130,6 +130,9 @@ class _FlatLinear(Linear):
     bias = property(lambda self: _flat_window(self, "bias"),
                     doc="A view of the owning MLP's flat_params (None without bias).")
 
+    def _get_name(self):
+        return "Linear"
+
 
 class MLP(torch.nn.Module):
     """A stack of fused linear+activation layers run as ONE op (one autograd node).
@@ -224,6 +227,9 @@ class MLP(torch.nn.Module):
     @property
     def flat(self) -> bool:
         return "flat_params" in self._parameters
+
+    def extra_repr(self) -> str:
+        return "flat=True" if self.flat else ""
 
     def _flat_entries(self):
         """(state_dict key, offset, shape) of every per-layer tensor, in order."""
