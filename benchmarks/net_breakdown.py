@@ -4,8 +4,9 @@
 
 Times, best of 7 repeats of 3000 calls, in us: the mlp op's forward with
 autograd, its forward+backward, the same with torch.autograd.grad and with
-the gradients set to None first, a trivial graph's backward (the autograd
-engine's own cost), and _mlp_fwd / _mlp_bwd / mlp called directly without
+the gradients set to None first, MLP(flat=True) and the mlp_flat op (one
+parameter tensor), a trivial graph's backward (the autograd engine's own
+cost), and _mlp_fwd / _mlp_bwd / _mlp_flat_bwd / mlp called directly without
 autograd.
 """
 import sys
@@ -34,6 +35,9 @@ def zero():
         p.grad = None
 
 
+# the same parameters in one flat tensor (torch_act.mlp_flat, MLP(flat=True))
+flat = tnn.MLP.from_linears(list(mlp.layers), acts, flat=True)
+P, sizes, fb = flat.flat_params, [2, 10, 5, 1], [True] * 3
 w1 = torch.randn(3, requires_grad=True)
 rows = {
     "MLP module fwd+bwd": lambda: mlp(x).backward(gy),
@@ -41,6 +45,8 @@ rows = {
     "mlp op fwd+backward": lambda: ops.mlp(x, ws, bs, acts, als).backward(gy),
     "mlp op fwd+autograd.grad": lambda: torch.autograd.grad(ops.mlp(x, ws, bs, acts, als), ps, gy),
     "mlp op fwd+backward, grads None": lambda: (zero(), ops.mlp(x, ws, bs, acts, als).backward(gy)),
+    "MLP(flat=True) module fwd+bwd": lambda: flat(x).backward(gy),
+    "mlp_flat op fwd+backward": lambda: ops.mlp_flat(x, P, sizes, fb, acts, als).backward(gy),
     "trivial graph: (w*2).sum().backward()": lambda: (w1 * 2).sum().backward(),
 }
 for k, f in rows.items():
@@ -50,6 +56,7 @@ with torch.no_grad():
     direct = {
         "_mlp_fwd, no autograd": lambda: ops._mlp_fwd(x, ws, bs, acts, als),
         "_mlp_bwd, no autograd": lambda: ops._mlp_bwd(gy, x, ws, bs, saved, acts, als, False),
+        "_mlp_flat_bwd, no autograd": lambda: ops._mlp_flat_bwd(gy, x, P, sizes, fb, saved, acts, als, False),
         "mlp, no autograd": lambda: ops.mlp(x, ws, bs, acts, als),
         "torch.add (one small ATen op)": lambda: torch.add(x, x),
     }

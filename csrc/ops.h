@@ -234,11 +234,7 @@ struct OpImpls {
                                          bool input_grad) {
     const auto opts = input.options();
     const size_t L = weights.size();
-    std::vector<at::Tensor> dws(L), dbs(L);
-    for (size_t j = 0; j < L && j < biases.size(); ++j) {
-      dws[j] = at::empty(weights[j].sizes(), opts);
-      if (biases.get(j).has_value()) dbs[j] = at::empty({weights[j].size(0)}, opts);
-    }
+    std::vector<at::Tensor> dws(L), dbs(L);  // allocated by mlp_bwd_into, after its checks
     at::Tensor dinput = mlp_bwd_into("_mlp_bwd", grad_out, input, weights, biases, saved,
                                      activations, alphas, input_grad, dws, dbs);
     std::vector<at::Tensor> out;
@@ -270,16 +266,16 @@ struct OpImpls {
     return {dinput.defined() ? dinput : at::empty({0}, input.options()), dparams};
   }
 
-  // The mlp backward into given gradient tensors: dws[j] [N_j, K_j], dbs[j]
-  // [N_j] for layers with a bias (undefined otherwise); returns dinput
+  // The mlp backward into gradient tensors dws[j] [N_j, K_j] and, for layers
+  // with a bias, dbs[j] [N_j]: those given (defined) are written, the others
+  // allocated here once the arguments are checked.  Returns dinput
   // (undefined unless input_grad).
   static at::Tensor mlp_bwd_into(const char* op, const at::Tensor& grad_out, const at::Tensor& input,
                                  at::TensorList weights,
                                  const c10::List<std::optional<at::Tensor>>& biases,
                                  at::TensorList saved, const std::vector<std::string>& activations,
                                  const std::vector<std::optional<double>>& alphas, bool input_grad,
-                                 const std::vector<at::Tensor>& dws,
-                                 const std::vector<at::Tensor>& dbs) {
+                                 std::vector<at::Tensor>& dws, std::vector<at::Tensor>& dbs) {
     const auto layers = check_mlp_args(op, input, weights, biases, activations, alphas);
     const size_t L = weights.size();
     TORCH_CHECK_VALUE(saved.size() == 2 * L, op, ": saved must hold 2 tensors per layer (", 2 * L,
@@ -307,12 +303,16 @@ struct OpImpls {
         s = layers[j].first->backward_uses_output(layers[j].second) ? y : saved[2 * j + 1];
       const bool want_dx = j > 0 || input_grad;
       at::Tensor dx = want_dx ? at::empty(x.sizes(), opts) : at::Tensor();
+      if (!dws[j].defined()) dws[j] = at::empty({n, k}, opts);
+      const bool has_bias = biases.get(j).has_value();
+      if (has_bias && !dbs[j].defined()) dbs[j] = at::empty({n}, opts);
       const at::Tensor x2 = flatten_rows(x);
       const int64_t m = x2.size(0);
       K::linear_act_backward(rows_reshape(g, m, n), x2, w,
                              s.defined() ? rows_view(s.contiguous(), m, n) : s,
                              layers[j].first->kernels, layers[j].second,
-                             want_dx ? rows_view(dx, m, k) : dx, dws[j], dbs[j]);
+                             want_dx ? rows_view(dx, m, k) : dx, dws[j],
+                             has_bias ? dbs[j] : at::Tensor());
       if (j == 0 && want_dx) dinput = dx;
       g = dx;
     }

@@ -295,6 +295,10 @@ BAD_ARGS = [
     ("_mlp_fwd", "alphas", None), ("_mlp_fwd", "weights", [1.0]),
     ("_mlp_bwd", "saved", None), ("_mlp_bwd", "saved", [None, None]), ("_mlp_bwd", "input_grad", "yes"),
     ("_mlp_bwd", "grad_out", None),
+    ("mlp_flat", "params", None), ("mlp_flat", "params", [1.0]), ("mlp_flat", "sizes", None),
+    ("mlp_flat", "sizes", ["a", "b"]), ("mlp_flat", "bias", None), ("mlp_flat", "bias", ["x"]),
+    ("mlp_flat", "activations", "relu"), ("_mlp_flat_bwd", "saved", None),
+    ("_mlp_flat_bwd", "params", "p"), ("_mlp_flat_bwd", "input_grad", "yes"),
 ]
 
 

@@ -423,6 +423,9 @@ SCHEMA_ARGS = {
     "mlp": ["input", "weights", "biases", "activations", "alphas"],
     "_mlp_fwd": ["input", "weights", "biases", "activations", "alphas"],
     "_mlp_bwd": ["grad_out", "input", "weights", "biases", "saved", "activations", "alphas", "input_grad"],
+    "mlp_flat": ["input", "params", "sizes", "bias", "activations", "alphas"],
+    "_mlp_flat_bwd": ["grad_out", "input", "params", "sizes", "bias", "saved", "activations", "alphas",
+                      "input_grad"],
 }
 
 
@@ -434,15 +437,16 @@ def prep_argtypes(c, meta):
     act = c["act"]
     args = {"input": x, "weight": w, "bias": b, "activation": act, "alpha": None, "grad_out": g,
             "saved": r(3, 5), "output_mask": [True, True, True], "weights": [w], "biases": [b],
-            "activations": [act], "alphas": [None], "input_grad": True}
-    if c["op"] == "_mlp_bwd":
+            "activations": [act], "alphas": [None], "input_grad": True,
+            "params": torch.cat([w.reshape(-1), b]), "sizes": [4, 5], "bias": [True]}
+    if c["op"] in ("_mlp_bwd", "_mlp_flat_bwd"):
         args["saved"] = list(OPS._mlp_fwd(x, [w], [b], [act], [None]))
     if c["op"] in ("activation", "_activation_bwd"):
         args["grad_out"] = g
     args[c["arg"]] = c["value"]
     op = getattr(OPS, c["op"])
     ex = Expect(c["op"].strip("_").replace("_fwd", "").replace("_bwd", ""))
-    if c["arg"] == "saved" and c["op"] != "_mlp_bwd" and act == "identity":
+    if c["arg"] == "saved" and c["op"] not in ("_mlp_bwd", "_mlp_flat_bwd") and act == "identity":
         ex.maybe("identity ignores saved", "saved")  # (None is an undefined tensor)
     else:
         ex.bad(f"{c['arg']}={c['value']!r}", c["arg"])

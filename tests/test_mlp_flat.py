@@ -5,10 +5,13 @@ torch.compile, autocast, bad input, and the module's state_dict keys,
 loading both ways, copies and standalone layers."""
 import copy
 import io
+import os
 
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import torch_act
 from conftest import ALL_DEVICES, randn
@@ -198,6 +201,52 @@ def test_bad_input_errors(requires_grad):
         _bad(x.long(), p)
 
 
+@settings(max_examples=int(os.environ.get("TORCH_ACT_HYPOTHESIS_EXAMPLES", "120")), deadline=None)
+@given(data=st.data())
+def test_random_layouts_right_or_refused(data):
+    """Random stacks (widths 0..9, any bias pattern, row activations) with
+    sometimes a wrong params size, input width or dtype: a right answer
+    (equal to mlp on the same parameters, gradients too) or a clear error
+    naming mlp_flat -- never a crash or a read past params."""
+    L = data.draw(st.integers(1, 4))
+    sizes = data.draw(st.lists(st.integers(0, 9), min_size=L + 1, max_size=L + 1))
+    bias = data.draw(st.lists(st.booleans(), min_size=L, max_size=L))
+    acts = data.draw(st.lists(st.sampled_from(["relu", "gelu", "tanh", "softmax", "identity", "leaky_relu"]),
+                              min_size=L, max_size=L))
+    alphas = [0.1 if a == "leaky_relu" else None for a in acts]
+    want = torch_act.flat_numel(sizes, bias)
+    numel = max(0, want + data.draw(st.sampled_from([0, 0, 0, -1, 1, 7])))
+    k = sizes[0] + data.draw(st.sampled_from([0, 0, 0, 1]))
+    pdtype = data.draw(st.sampled_from([torch.float64, torch.float64, torch.float32]))
+    rg = data.draw(st.booleans())
+    x = torch.randn(data.draw(st.integers(0, 6)), k, dtype=torch.float64, requires_grad=rg)
+    p = torch.randn(numel, dtype=pdtype, requires_grad=rg)
+    bad = numel != want or k != sizes[0] or pdtype != torch.float64
+    try:
+        y = torch_act.mlp_flat(x, p, sizes, acts, bias, alphas)
+    except (RuntimeError, ValueError) as e:
+        assert bad, f"refused a sound call: {e}"
+        assert "mlp_flat" in str(e), str(e)
+        return
+    assert not bad, "accepted a call with a wrong params size, input width or dtype"
+    ws, bs, off = [], [], 0
+    for kk, n, b in zip(sizes, sizes[1:], bias):
+        ws.append(p.detach()[off:off + n * kk].view(n, kk).clone().requires_grad_(rg))
+        off += n * kk
+        bs.append(p.detach()[off:off + n].clone().requires_grad_(rg) if b else None)
+        off += n if b else 0
+    xr = x.detach().clone().requires_grad_(rg)
+    yr = torch_act.mlp(xr, ws, bs, acts, alphas)
+    assert torch.equal(y, yr)
+    if rg:
+        gy = torch.randn_like(y)
+        dx, dp = torch.autograd.grad(y, (x, p), gy)
+        grads = torch.autograd.grad(yr, [xr] + ws + [b for b in bs if b is not None], gy, allow_unused=True)
+        assert torch.equal(dx, grads[0])
+        gws, gbs = list(grads[1:1 + L]), iter(grads[1 + L:])
+        assert torch.equal(dp, _pack(gws, [next(gbs) if b else None for b in bias]))
+
+
 def test_public_wrapper_defaults():
     sizes = [3, 4, 2]
     ws, bs = _params(sizes, [True, True], torch.float32)
@@ -205,6 +254,8 @@ def test_public_wrapper_defaults():
     got = torch_act.mlp_flat(x, _pack(ws, bs), sizes, "tanh")
     torch.testing.assert_close(got, torch.tanh(F.linear(torch.tanh(F.linear(x, ws[0], bs[0])), ws[1], bs[1])))
     assert torch_act.functional.mlp_flat is torch_act.mlp_flat
+    with pytest.raises(TypeError, match="bias must be a bool or one bool per layer"):
+        torch_act.mlp_flat(x, _pack(ws, bs), sizes, "tanh", bias=[1, 1])
 
 
 # ------------------------------------------------------------ MLP(flat=True)

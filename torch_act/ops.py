@@ -516,7 +516,9 @@ def mlp_flat(
     L = len(sizes) - 1
     if isinstance(activations, str):
         activations = [activations] * L
-    bias = [bool(bias)] * L if isinstance(bias, bool) else [bool(b) for b in bias]
+    bias = [bias] * L if isinstance(bias, bool) else list(bias)
+    if not all(isinstance(b, bool) for b in bias):
+        raise TypeError(f"mlp_flat: bias must be a bool or one bool per layer, got {bias}")
     alphas = [None] * L if alphas is None else list(alphas)
     return _ops.mlp_flat(input, params, sizes, bias, list(activations), alphas)
 
