@@ -13,6 +13,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <functional>
 #include <vector>
 
@@ -67,7 +69,7 @@ struct NoMathFlat : torch::autograd::Function<NoMathFlat> {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   torch::manual_seed(0);
   const auto x = torch::randn({64, 2}), gy = torch::randn({64, 1});
   std::vector<at::Tensor> W = {torch::randn({10, 2}), torch::randn({5, 10}), torch::randn({1, 5})};
@@ -85,7 +87,9 @@ int main() {
   g_flat_grad = torch::randn_like(P);
   const std::vector<bool> flat_bias = {true, true, true};
 
-  const auto t = best_us({
+  const std::vector<std::string> names = {"eager", "linear_act", "mlp", "floor", "mlp_flat", "floor1",
+                                           "clones"};
+  const std::vector<std::function<void()>> contenders = {
       [&] {
         auto h = torch::relu(torch::linear(x, W[0], B[0]));
         h = torch::sigmoid(torch::linear(h, W[1], B[1]));
@@ -101,7 +105,21 @@ int main() {
       [&] { torch_act::mlp_flat(x, P, {2, 10, 5, 1}, flat_bias, acts, alphas).backward(gy); },
       [&] { NoMathFlat::apply(x, P).backward(gy); },
       [&] { for (const auto& g : g_grads) (void)g.clone(); },
-  });
+  };
+  if (argc > 1) {
+    // net_overhead <name> [seconds]: run one contender in a loop (for perf record)
+    for (size_t c = 0; c < names.size(); ++c)
+      if (names[c] == argv[1]) {
+        const double secs = argc > 2 ? std::atof(argv[2]) : 10.0;
+        const auto t0 = std::chrono::steady_clock::now();
+        while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < secs)
+          for (int i = 0; i < 1000; ++i) contenders[c]();
+        return 0;
+      }
+    std::fprintf(stderr, "usage: net_overhead [eager|linear_act|mlp|floor|mlp_flat|floor1|clones [seconds]]\n");
+    return 2;
+  }
+  const auto t = best_us(contenders);
   const double eager = t[0], linear = t[1], mlp = t[2], floor = t[3], flat = t[4], floor1 = t[5],
                clones = t[6];
 
