@@ -33,6 +33,17 @@ def _pack(ws, bs):
     return torch.cat([t.reshape(-1) for w, b in zip(ws, bs) for t in ((w, b) if b is not None else (w,))])
 
 
+def _windows(p, sizes, bias):
+    """Each layer's weight and bias (or None) as views of the flat p."""
+    ws, bs, off = [], [], 0
+    for k, n, b in zip(sizes, sizes[1:], bias):
+        ws.append(p[off:off + n * k].view(n, k))
+        off += n * k
+        bs.append(p[off:off + n] if b else None)
+        off += n if b else 0
+    return ws, bs
+
+
 def _params(sizes, bias, dtype=torch.float64, device="cpu", seed=0):
     g = torch.Generator().manual_seed(seed)
     ws = [torch.randn(n, k, generator=g, dtype=torch.float64) / max(k, 1) ** 0.5 for k, n in zip(sizes, sizes[1:])]
@@ -69,12 +80,7 @@ def test_matches_float64_reference_and_mlp(case, dtype, device):
     # float64 torch reference
     p64 = params.detach().double().requires_grad_()
     x64 = x.detach().double().requires_grad_()
-    ws64, bs64, off = [], [], 0
-    for k, n, b in zip(sizes, sizes[1:], bias):
-        ws64.append(p64[off:off + n * k].view(n, k))
-        off += n * k
-        bs64.append(p64[off:off + n] if b else None)
-        off += n if b else 0
+    ws64, bs64 = _windows(p64, sizes, bias)
     y64 = _reference(x64, ws64, bs64, acts, alphas)
     dx64, dp64 = torch.autograd.grad(y64, (x64, p64), gy.double())
     tol = dict(rtol=1e-9, atol=1e-9) if dtype == torch.float64 else dict(rtol=2e-4, atol=2e-5)
@@ -126,15 +132,8 @@ def test_forward_mode_and_torch_func():
 
     _, jvp = torch.func.jvp(f, (x, params), (tx, tp))
     p64 = params.clone()
-
     def f_ref(x, p):
-        wsr, bsr, off = [], [], 0
-        for k, n, b in zip(sizes, sizes[1:], bias):
-            wsr.append(p[off:off + n * k].view(n, k))
-            off += n * k
-            bsr.append(p[off:off + n] if b else None)
-            off += n if b else 0
-        return _reference(x, wsr, bsr, acts, alphas)
+        return _reference(x, *_windows(p, sizes, bias), acts, alphas)
 
     _, jvp_ref = torch.func.jvp(f_ref, (x, p64), (tx, tp))
     torch.testing.assert_close(jvp, jvp_ref)
@@ -229,12 +228,9 @@ def test_random_layouts_right_or_refused(data):
         assert "mlp_flat" in str(e), str(e)
         return
     assert not bad, "accepted a call with a wrong params size, input width or dtype"
-    ws, bs, off = [], [], 0
-    for kk, n, b in zip(sizes, sizes[1:], bias):
-        ws.append(p.detach()[off:off + n * kk].view(n, kk).clone().requires_grad_(rg))
-        off += n * kk
-        bs.append(p.detach()[off:off + n].clone().requires_grad_(rg) if b else None)
-        off += n if b else 0
+    ws, bs = _windows(p.detach(), sizes, bias)
+    ws = [w.clone().requires_grad_(rg) for w in ws]
+    bs = [b.clone().requires_grad_(rg) if b is not None else None for b in bs]
     xr = x.detach().clone().requires_grad_(rg)
     yr = torch_act.mlp(xr, ws, bs, acts, alphas)
     assert torch.equal(y, yr)

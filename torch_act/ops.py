@@ -302,11 +302,10 @@ def _mlp_fwd_fake(input, weights, biases, activations, alphas):
     return out
 
 
-@torch.library.register_fake("torch_act::_mlp_bwd")
-def _mlp_bwd_fake(grad_out, input, weights, biases, saved, activations, alphas, input_grad):
-    op = "_mlp_bwd"
-    shapes = _mlp_shapes(op, input, weights, biases, activations, alphas)
-    L = len(weights)
+def _check_mlp_saved(op, grad_out, input, saved, shapes, activations, alphas):
+    """What _mlp_fwd returned (saved: y_j, and z_j where layer j's backward
+    reads it) and grad_out, against the layers' output shapes."""
+    L = len(shapes)
     torch._check_value(
         len(saved) == 2 * L, lambda: f"{op}: saved must hold 2 tensors per layer ({2 * L}), got {len(saved)}"
     )
@@ -315,6 +314,13 @@ def _mlp_bwd_fake(grad_out, input, weights, biases, saved, activations, alphas, 
         if ACTIVATIONS[a].saves != "nothing" and _needs_z(a, al):
             _check_like(op, f"saved[{2 * j + 1}] (layer {j}'s pre-activation)", saved[2 * j + 1], shape, input)
     _check_like(op, "grad_out", grad_out, shapes[-1], input)
+
+
+@torch.library.register_fake("torch_act::_mlp_bwd")
+def _mlp_bwd_fake(grad_out, input, weights, biases, saved, activations, alphas, input_grad):
+    op = "_mlp_bwd"
+    shapes = _mlp_shapes(op, input, weights, biases, activations, alphas)
+    _check_mlp_saved(op, grad_out, input, saved, shapes, activations, alphas)
     out = [input.new_empty(input.shape) if input_grad else input.new_empty((0,))]
     out += [w.new_empty(w.shape) for w in weights]
     out += [w.new_empty((w.shape[0],)) if b is not None else input.new_empty((0,)) for w, b in zip(weights, biases)]
@@ -370,15 +376,7 @@ def _mlp_flat_fake(input, params, sizes, bias, activations, alphas):
 def _mlp_flat_bwd_fake(grad_out, input, params, sizes, bias, saved, activations, alphas, input_grad):
     op = "_mlp_flat_bwd"
     shapes = _flat_shapes(op, input, params, sizes, bias, activations, alphas)
-    L = len(shapes)
-    torch._check_value(
-        len(saved) == 2 * L, lambda: f"{op}: saved must hold 2 tensors per layer ({2 * L}), got {len(saved)}"
-    )
-    for j, (shape, a, al) in enumerate(zip(shapes, activations, alphas)):
-        _check_like(op, f"saved[{2 * j}] (layer {j}'s output)", saved[2 * j], shape, input)
-        if ACTIVATIONS[a].saves != "nothing" and _needs_z(a, al):
-            _check_like(op, f"saved[{2 * j + 1}] (layer {j}'s pre-activation)", saved[2 * j + 1], shape, input)
-    _check_like(op, "grad_out", grad_out, shapes[-1], input)
+    _check_mlp_saved(op, grad_out, input, saved, shapes, activations, alphas)
     dinput = input.new_empty(input.shape) if input_grad else input.new_empty((0,))
     return dinput, params.new_empty(params.shape)
 
