@@ -357,6 +357,21 @@ def test_module_copies_dtype_and_save_policies():
     torch.testing.assert_close(flat.flat_params.grad[30:80].view(5, 10), ref.layers[1].weight.grad)
 
 
+def test_module_frees_without_the_cycle_collector():
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        m = torch_act.nn.MLP([3, 4, 2], "relu", flat=True)
+        ref = weakref.ref(m.flat_params)
+        m.layers[0].weight.sum()  # the views are made on demand, not kept
+        del m
+        assert ref() is None
+    finally:
+        gc.enable()
+
+
 def _roundtrip(m):
     buf = io.BytesIO()
     torch.save(m, buf)

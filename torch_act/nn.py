@@ -116,7 +116,7 @@ class Linear(torch.nn.Linear):
 
 def _flat_window(layer, which: str):
     off, n, k, b_off = layer.__dict__["_flat_place"]
-    p = layer.__dict__["_flat_owner"].flat_params
+    p = layer.__dict__["_flat_store"]["flat_params"]
     if which == "weight":
         return p[off:off + n * k].view(n, k)
     return None if b_off < 0 else p[b_off:b_off + n]
@@ -220,7 +220,9 @@ class MLP(torch.nn.Module):
             del layer._parameters["weight"]
             del layer._parameters["bias"]
             layer.__class__ = _FlatLinear
-            layer.__dict__["_flat_owner"] = self
+            # the MLP's parameter dict, not the MLP: no reference cycle (the
+            # MLP frees by refcount), and .to() / deepcopy / pickling carry it
+            layer.__dict__["_flat_store"] = self._parameters
             layer.__dict__["_flat_place"] = (off, n, k, off + n * k if has_bias else -1)
             off += n * k + (n if has_bias else 0)
 
