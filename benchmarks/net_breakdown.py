@@ -6,7 +6,8 @@ Times, best of 7 repeats of 3000 calls, in us: the mlp op's forward with
 autograd, its forward+backward, the same with torch.autograd.grad and with
 the gradients set to None first, MLP(flat=True) and the mlp_flat op (one
 parameter tensor), a trivial graph's backward (the autograd engine's own
-cost), and _mlp_fwd / _mlp_bwd / _mlp_flat_bwd / mlp called directly without
+cost), the same sum's backward over 6 leaves and over 1 (the engine's cost per
+parameter), and _mlp_fwd / _mlp_bwd / _mlp_flat_bwd / mlp called directly without
 autograd.
 """
 import sys
@@ -39,6 +40,9 @@ def zero():
 flat = tnn.MLP.from_linears(list(mlp.layers), acts, flat=True)
 P, sizes, fb = flat.flat_params, [2, 10, 5, 1], [True] * 3
 w1 = torch.randn(3, requires_grad=True)
+# the engine's cost per parameter: the same 91 values as 6 leaves or as 1
+six = [torch.randn(s, requires_grad=True) for s in (20, 10, 50, 5, 5, 1)]
+one = [torch.randn(91, requires_grad=True)]
 rows = {
     "MLP module fwd+bwd": lambda: mlp(x).backward(gy),
     "mlp op fwd (autograd)": lambda: ops.mlp(x, ws, bs, acts, als),
@@ -48,6 +52,8 @@ rows = {
     "MLP(flat=True) module fwd+bwd": lambda: flat(x).backward(gy),
     "mlp_flat op fwd+backward": lambda: ops.mlp_flat(x, P, sizes, fb, acts, als).backward(gy),
     "trivial graph: (w*2).sum().backward()": lambda: (w1 * 2).sum().backward(),
+    "cat(6 parameters).sum().backward()": lambda: torch.cat(six).sum().backward(),
+    "cat(1 parameter, same 91 values)": lambda: torch.cat(one).sum().backward(),
 }
 for k, f in rows.items():
     print(f"{k:40s} {us(f):7.2f} us")
