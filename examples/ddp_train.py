@@ -1,11 +1,12 @@
 """Data-parallel training of the document's network on torch_act's fused ops.
 
-    torchrun --nproc-per-node 2 examples/ddp_train.py [--steps 300] [--mlp] [--check]
+    torchrun --nproc-per-node 2 examples/ddp_train.py [--steps 300] [--mlp [--flat]] [--check]
 
 Each process (rank) trains a replica of ``torch_act.net.Net``
 (Linear(2,10)+relu -> Linear(10,5)+sigmoid -> Linear(5,1), every activation
 fused into its Linear) -- or, with ``--mlp``, a wider ``torch_act.nn.MLP`` run
-as one op -- under ``DistributedDataParallel`` on its own shard of a two-moons
+as one op (``--flat``: its parameters in one tensor, ``MLP(flat=True)``, which
+DDP sees as one parameter) -- under ``DistributedDataParallel`` on its own shard of a two-moons
 dataset; DDP averages the gradients, so every replica takes the same steps.
 The backend is nccl on GPUs (one per rank, ``LOCAL_RANK``) when CUDA is
 available, gloo on CPU otherwise (``--backend`` overrides).  Rank 0 prints one
@@ -32,6 +33,7 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--backend", default=None, help="gloo or nccl (default: nccl with CUDA, else gloo)")
     p.add_argument("--mlp", action="store_true", help="train MLP([2, 64, 64, 1]) (one fused op) instead of Net")
+    p.add_argument("--flat", action="store_true", help="with --mlp: MLP(flat=True), one parameter tensor")
     p.add_argument("--check", action="store_true", help="at the end, check that all replicas are equal")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
@@ -54,7 +56,7 @@ def main(argv=None):
 
     torch.manual_seed(args.seed)    # same initial parameters on every rank (DDP also broadcasts rank 0's)
     if args.mlp:
-        model = torch_act.nn.MLP([2, 64, 64, 1], ["relu", "tanh", "identity"])
+        model = torch_act.nn.MLP([2, 64, 64, 1], ["relu", "tanh", "identity"], flat=args.flat)
     else:
         model = Net(("relu", "sigmoid"))
     model = DDP(model.to(device), device_ids=[local_rank] if use_cuda else None)

@@ -16,7 +16,8 @@ same computation made here in one process, in float64:
   fused op local (no collective, output Shard(-1)); activation / mlp on
   sharded DTensors; the public ops under inference_mode; every plan counts
   the collectives it issues, so a plan that should stay local is proven to.
-* examples/ddp_train.py runs under torchrun.
+* examples/ddp_train.py runs under torchrun (its MLP(flat=True): one flat
+  parameter under DDP; the Net's DDP runs are the workers' above).
 
 Skips cleanly without torch.distributed or gloo.  Every launch has a timeout.
 """
@@ -448,7 +449,8 @@ def launches(tmp_path_factory):
     runs.append(Launch("torchrun", [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(WORLD),
         "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
-        os.path.join(ROOT, "examples", "ddp_train.py"), "--steps", "30", "--backend", "gloo", "--check"], out))
+        os.path.join(ROOT, "examples", "ddp_train.py"), "--steps", "30", "--backend", "gloo", "--check",
+        "--mlp", "--flat"], out))
     deadline = time.time() + TIMEOUT_S
     for run in runs:
         run.wait(deadline)
