@@ -8,7 +8,10 @@
 
 #include <torch/library.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <cstring>
 
 namespace torch_act {
 
@@ -75,18 +78,14 @@ void check_linear_args(const char* op, const at::Tensor& input, const at::Tensor
 
 namespace {
 void layer_label(char* buf, size_t cap, const char* op, size_t i) {
-  char digits[24];
-  size_t nd = 0;
-  do {
-    digits[nd++] = static_cast<char>('0' + i % 10);
-    i /= 10;
-  } while (i > 0);
+  // "<op> layer <i>", truncating op if it would not fit
   static constexpr char kMid[] = " layer ";
-  size_t len = 0;
-  for (const char* c = op; *c && len + sizeof kMid + nd < cap; ++c) buf[len++] = *c;
-  for (const char* c = kMid; *c; ++c) buf[len++] = *c;
-  while (nd > 0) buf[len++] = digits[--nd];
-  buf[len] = '\0';
+  const size_t room = cap - sizeof kMid - 20;  // 20: digits of any size_t
+  const size_t n = std::min(std::strlen(op), room);
+  std::memcpy(buf, op, n);
+  std::memcpy(buf + n, kMid, sizeof kMid - 1);
+  char* end = std::to_chars(buf + n + sizeof kMid - 1, buf + cap - 1, i).ptr;
+  *end = '\0';
 }
 }  // namespace
 

@@ -95,7 +95,7 @@ def test_matches_float64_reference_and_mlp(case, dtype, device):
     grads = torch.autograd.grad(ym, [xm] + wsm + [b for b in bsm if b is not None], gy)
     assert torch.equal(y, ym)
     assert torch.equal(dx, grads[0])
-    assert torch.equal(dp, _pack(grads[1:1 + len(ws)], [g for g in _grad_biases(grads[1 + len(ws):], bias)]))
+    assert torch.equal(dp, _pack(grads[1:1 + len(ws)], _grad_biases(grads[1 + len(ws):], bias)))
 
 
 def _grad_biases(gbs, bias):

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from . import ACTIVATIONS
-from .ops import _save_kind
+from .ops import _flat_layers, _save_kind
 
 __all__: List[str] = []
 
@@ -519,14 +519,12 @@ def _flat_windows(params: Tensor, pd: Optional[int], sizes, bias):
     batch dims: [B, N, K] / [B, N] (dim 0) when params is batched."""
     p = params if pd is None else params.movedim(pd, 0)
     d = None if pd is None else 0
-    ws, wds, bs, bds, off = [], [], [], [], 0
-    for k, n, b in zip(sizes, sizes[1:], bias):
-        ws.append(p[..., off:off + n * k].unflatten(-1, (n, k)))
+    ws, wds, bs, bds = [], [], [], []
+    for n, k, w_off, b_off in _flat_layers(sizes, bias):
+        ws.append(p[..., w_off:w_off + n * k].unflatten(-1, (n, k)))
         wds.append(d)
-        off += n * k
-        bs.append(p[..., off:off + n] if b else None)
-        bds.append(d if b else None)
-        off += n if b else 0
+        bs.append(p[..., b_off:b_off + n] if b_off >= 0 else None)
+        bds.append(d if b_off >= 0 else None)
     return ws, wds, bs, bds
 
 

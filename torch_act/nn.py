@@ -9,6 +9,7 @@ input torch's accept (how, and the few documented differences:
 torch_act/_dropin.py).  ``SquaredReLU`` and ``Sine`` have no torch.nn
 counterpart; ``Activation(name)`` runs any registered activation by name.
 """
+import math
 from typing import Optional
 
 import torch
@@ -17,7 +18,7 @@ from torch import Tensor
 
 from . import ACTIVATIONS
 from . import _dropin
-from .ops import _check_glu_save, _glu, _save_kind
+from .ops import _check_glu_save, _flat_layers, _glu, _save_kind
 
 
 _linear_act_op = torch.ops.torch_act.linear_act.default
@@ -114,12 +115,17 @@ class Linear(torch.nn.Linear):
         return s + (f", save={save!r}" if save != "auto" else "")
 
 
+def _flat_view(p: Tensor, off: int, shape) -> Tensor:
+    """The tensor of ``shape`` starting at element ``off`` of the flat ``p``."""
+    return p[off:off + math.prod(shape)].view(shape)
+
+
 def _flat_window(layer, which: str):
-    off, n, k, b_off = layer.__dict__["_flat_place"]
+    n, k, w_off, b_off = layer.__dict__["_flat_place"]
     p = layer.__dict__["_flat_store"]["flat_params"]
     if which == "weight":
-        return p[off:off + n * k].view(n, k)
-    return None if b_off < 0 else p[b_off:b_off + n]
+        return _flat_view(p, w_off, (n, k))
+    return None if b_off < 0 else _flat_view(p, b_off, (n,))
 
 
 class _FlatLinear(Linear):
@@ -213,18 +219,14 @@ class MLP(torch.nn.Module):
         self.flat_params = torch.nn.Parameter(flat)
         self._flat_sizes = [layers[0].in_features] + [l.out_features for l in layers]
         self._flat_bias = [l.bias is not None for l in layers]
-        off = 0
-        for layer in layers:
-            n, k = layer.out_features, layer.in_features
-            has_bias = layer.bias is not None
+        for layer, place in zip(layers, _flat_layers(self._flat_sizes, self._flat_bias)):
             del layer._parameters["weight"]
             del layer._parameters["bias"]
             layer.__class__ = _FlatLinear
             # the MLP's parameter dict, not the MLP: no reference cycle (the
             # MLP frees by refcount), and .to() / deepcopy / pickling carry it
             layer.__dict__["_flat_store"] = self._parameters
-            layer.__dict__["_flat_place"] = (off, n, k, off + n * k if has_bias else -1)
-            off += n * k + (n if has_bias else 0)
+            layer.__dict__["_flat_place"] = place  # (n, k, weight offset, bias offset or -1)
 
     @property
     def flat(self) -> bool:
@@ -236,8 +238,8 @@ class MLP(torch.nn.Module):
     def _flat_entries(self):
         """(state_dict key, offset, shape) of every per-layer tensor, in order."""
         for i, layer in enumerate(self.layers):
-            off, n, k, b_off = layer.__dict__["_flat_place"]
-            yield f"layers.{i}.weight", off, (n, k)
+            n, k, w_off, b_off = layer.__dict__["_flat_place"]
+            yield f"layers.{i}.weight", w_off, (n, k)
             if b_off >= 0:
                 yield f"layers.{i}.bias", b_off, (n,)
 
@@ -247,8 +249,7 @@ class MLP(torch.nn.Module):
         # nn.Linear's keys: each layer's weight and bias, views of flat_params
         p = self.flat_params if keep_vars else self.flat_params.detach()
         for key, off, shape in self._flat_entries():
-            numel = shape[0] * (shape[1] if len(shape) == 2 else 1)
-            destination[prefix + key] = p[off:off + numel].view(shape)
+            destination[prefix + key] = _flat_view(p, off, shape)
         for name, buf in self._buffers.items():
             if buf is not None and name not in self._non_persistent_buffers_set:
                 destination[prefix + name] = buf if keep_vars else buf.detach()
@@ -259,14 +260,12 @@ class MLP(torch.nn.Module):
             return super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                                  unexpected_keys, error_msgs)
         flat_key = prefix + "flat_params"
-        loaded_all = True
         with torch.no_grad():
             p = self.flat_params.detach()
             for key, off, shape in self._flat_entries():
                 full = prefix + key
                 if full not in state_dict:
-                    loaded_all = False
-                    if flat_key not in state_dict:
+                    if flat_key not in state_dict:  # (a checkpoint of the flat tensor itself is whole)
                         missing_keys.append(full)
                     continue
                 # taken out here, so that the (parameterless) layers do not
@@ -276,13 +275,13 @@ class MLP(torch.nn.Module):
                     error_msgs.append(f"size mismatch for {full}: copying a param with shape {value.shape} from "
                                       f"checkpoint, the shape in current model is {torch.Size(shape)}.")
                     continue
-                numel = shape[0] * (shape[1] if len(shape) == 2 else 1)
-                p[off:off + numel].view(shape).copy_(value)
-        # the flat tensor itself, if a checkpoint holds it, and unexpected keys
+                _flat_view(p, off, shape).copy_(value)
+        # the flat tensor itself, if a checkpoint holds it, and unexpected keys;
+        # its absence is no missing key (the per-layer keys stand for it)
         n_missing = len(missing_keys)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                                       error_msgs)
-        if flat_key in missing_keys[n_missing:] and (loaded_all or flat_key not in state_dict):
+        if flat_key in missing_keys[n_missing:]:
             missing_keys.remove(flat_key)
 
     def forward(self, input: Tensor) -> Tensor:

@@ -358,12 +358,22 @@ def _flat_shapes(op, input, params, sizes, bias, activations, alphas):
     return [_out_shape(input, n) for n in sizes[1:]]
 
 
+def _flat_layers(sizes: Sequence[int], bias) -> list:
+    """mlp_flat's layout (csrc/ops.h: flat_layout): per layer (n, k, weight
+    offset, bias offset or -1); ``bias`` a bool or one per layer."""
+    sizes = list(sizes)
+    bias = [bias] * (len(sizes) - 1) if isinstance(bias, bool) else list(bias)
+    layers, off = [], 0
+    for k, n, b in zip(sizes, sizes[1:], bias):
+        layers.append((n, k, off, off + n * k if b else -1))
+        off += n * k + (n if b else 0)
+    return layers
+
+
 def flat_numel(sizes: Sequence[int], bias) -> int:
     """How many elements mlp_flat's ``params`` holds for ``sizes`` and ``bias``
     (a bool, or one per layer)."""
-    sizes = list(sizes)
-    bias = [bias] * (len(sizes) - 1) if isinstance(bias, bool) else list(bias)
-    return sum(n * k + (n if b else 0) for k, n, b in zip(sizes, sizes[1:], bias))
+    return sum(n * k + (n if b_off >= 0 else 0) for n, k, _, b_off in _flat_layers(sizes, bias))
 
 
 @torch.library.register_fake("torch_act::mlp_flat")
