@@ -93,7 +93,8 @@ CeArgs check_ce_args(const char* op, const at::Tensor& input, const at::Tensor& 
   TORCH_CHECK(target.defined(), op, ": target is an undefined tensor");
   TORCH_CHECK(target.scalar_type() == at::kLong || target.scalar_type() == at::kByte, op,
               ": target must hold class indices as int64 (or uint8), got ", target.scalar_type(),
-              " (class-probability targets are not supported)");
+              " (this op fuses class indices; class probabilities, a float target of the logits' shape, go through"
+              " the Python function torch_act.linear_cross_entropy)");
   const int64_t M = input.dim() == 2 ? input.size(0) : 1;
   if (input.dim() == 2) {
     TORCH_CHECK(target.dim() == 1 && target.size(0) == M, op,

@@ -286,8 +286,10 @@ struct Silu : ActivationBase {
   }
 };
 
-// torch's elu family (elu, selu, celu): x <= 0 ? neg branch : pos branch, so
-// NaN takes the positive branch (gradient g * scale, as torch's elu_backward).
+// torch's elu family (elu, selu, celu).  The forward is NaN at NaN either way;
+// the backward takes the positive branch only where z > 0, so a NaN input gets
+// a NaN gradient, as torch's vectorised elu_backward gives (its scalar tail
+// gives g * scale; tensors of more than a few vectors take the vector path).
 struct Elu : ActivationBase {
   static constexpr const char* kName = "elu";
   static constexpr const char* kFormula = "z if z > 0 else a*(exp(z) - 1)";
@@ -296,13 +298,13 @@ struct Elu : ActivationBase {
   static constexpr double kDefaultAlpha = 1.0;
   template <class T> TA_HD static T forward(T z, T a) { return where(z <= T(0), a * t_expm1(z), z); }
   template <class T> TA_HD static T backward(T g, T z, T a) {
-    return where(z <= T(0), g * a * t_exp(z), g);
+    return where(z > T(0), g, g * a * t_exp(z));
   }
   template <class T> TA_HD static T backward2(T g, T z, T a) {
-    return where(z <= T(0), g * a * t_exp(z), T(0));
+    return where(z > T(0), T(0), g * a * t_exp(z));
   }
   template <class T> TA_HD static T backward3(T g, T z, T a) {
-    return where(z <= T(0), g * a * t_exp(z), T(0));
+    return where(z > T(0), T(0), g * a * t_exp(z));
   }
 };
 
@@ -375,9 +377,9 @@ struct Hardswish : ActivationBase {
     return where(z <= T(-3), z * T(0), where(z >= T(3), z, z * (z + T(3)) * T(1.0 / 6.0)));
   }
   template <class T> TA_HD static T backward(T g, T z, T) {
-    // as torch's hardswish_backward: 0 at z <= -3, g/3 z + g/2 below 3, else g
-    // (so NaN gives g)
-    return where(z <= T(-3), T(0), where(z < T(3), g * (z * T(1.0 / 3.0) + T(0.5)), g));
+    // as torch's vectorised hardswish_backward: 0 at z <= -3, g at z >= 3,
+    // g/3 z + g/2 between (so NaN gives NaN)
+    return where(z <= T(-3), T(0), where(z >= T(3), g, g * (z * T(1.0 / 3.0) + T(0.5))));
   }
   // act'' = 1/3 on (-3, 3) (as torch's hardswish double backward), act''' = 0
   static constexpr int kZeroFromOrder = 3;
@@ -394,9 +396,10 @@ struct Relu6 : ActivationBase {
   template <class T> TA_HD static T forward(T z, T) {
     return where(z < T(0), T(0), where(z > T(6), T(6), z));  // NaN propagates
   }
-  // as hardtanh_backward: 0 where z <= 0 or z >= 6 (y in (0, 6) <=> z in (0, 6))
+  // as torch's vectorised hardtanh_backward: g only where 0 < z < 6 (y in
+  // (0, 6) <=> z in (0, 6)), so NaN gives 0
   template <class T> TA_HD static T backward(T g, T y, T) {
-    return where(y <= T(0), T(0), where(y >= T(6), T(0), g));
+    return where(y > T(0), where(y < T(6), g, T(0)), T(0));
   }
   static constexpr int kZeroFromOrder = 2;  // act' is piecewise constant
   static constexpr bool kMask = true;
@@ -431,13 +434,13 @@ struct Selu : ActivationBase {
     return where(z <= T(0), T(kAlpha * kScale) * t_expm1(z), T(kScale) * z);
   }
   template <class T> TA_HD static T backward(T g, T z, T) {
-    return where(z <= T(0), g * T(kAlpha * kScale) * t_exp(z), g * T(kScale));
+    return where(z > T(0), g * T(kScale), g * T(kAlpha * kScale) * t_exp(z));
   }
   template <class T> TA_HD static T backward2(T g, T z, T) {
-    return where(z <= T(0), g * T(kAlpha * kScale) * t_exp(z), T(0));
+    return where(z > T(0), T(0), g * T(kAlpha * kScale) * t_exp(z));
   }
   template <class T> TA_HD static T backward3(T g, T z, T) {
-    return where(z <= T(0), g * T(kAlpha * kScale) * t_exp(z), T(0));
+    return where(z > T(0), T(0), g * T(kAlpha * kScale) * t_exp(z));
   }
 };
 
@@ -452,13 +455,13 @@ struct Celu : ActivationBase {
     return where(z <= T(0), a * t_expm1(z / a), z);
   }
   template <class T> TA_HD static T backward(T g, T z, T a) {
-    return where(z <= T(0), g * t_exp(z / a), g);
+    return where(z > T(0), g, g * t_exp(z / a));
   }
   template <class T> TA_HD static T backward2(T g, T z, T a) {
-    return where(z <= T(0), g * t_exp(z / a) / a, T(0));
+    return where(z > T(0), T(0), g * t_exp(z / a) / a);
   }
   template <class T> TA_HD static T backward3(T g, T z, T a) {
-    return where(z <= T(0), g * t_exp(z / a) / (a * a), T(0));
+    return where(z > T(0), T(0), g * t_exp(z / a) / (a * a));
   }
 };
 

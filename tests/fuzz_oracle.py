@@ -259,7 +259,7 @@ def _dz_formula(name, a, s, g):
             "tanh": lambda: g * (1 - y * y),
             "softmax": lambda: y * (g - (g * y).sum(-1, keepdim=True)),
             "log_softmax": lambda: g - torch.exp(y) * g.sum(-1, keepdim=True),
-            "relu6": lambda: torch.where((y <= 0) | (y >= 6), zero, g),
+            "relu6": lambda: torch.where((y > 0) & (y < 6), g, zero),  # NaN: 0, as torch's vector loop
             "hardsigmoid": lambda: torch.where((y > 0) & (y < 1), g / 6, zero),
         }
         return formulas[name]() if name in formulas else None

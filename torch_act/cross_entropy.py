@@ -96,22 +96,70 @@ def linear_cross_entropy(
     linear_bias: Optional[Tensor] = None,
     weight: Optional[Tensor] = None,
     reduction: str = "mean",
-    ignore_index: Optional[int] = -100,
+    ignore_index: Optional[int] = None,
     label_smoothing: float = 0.0,
+    options=None,
 ) -> Tensor:
-    """``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)``
-    without materialising the ``[N, C]`` logits.
+    """``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)``,
+    with the arguments and results of ``torch.nn.functional.linear_cross_entropy``.
 
-    The same arguments and results as ``torch.nn.functional.linear_cross_entropy``
-    with class-index targets (its ``options`` aside): input ``[N, K]`` or ``[K]``,
-    linear_weight ``[C, K]``, target ``[N]`` (or 0-d) int64, linear_bias ``[C]``,
-    weight ``[C]`` class weights, reduction ``'mean'`` | ``'sum'`` | ``'none'``,
-    ``ignore_index`` (``None`` means -100, as in torch), ``label_smoothing`` in
-    [0, 1].  Extra memory is one block of logits rows (``TORCH_ACT_LCE_BLOCK_BYTES``,
-    default 32 MiB), not ``N x C``.
+    Class-index targets with a 2-D ``linear_weight`` (the language-model head:
+    input ``[N, K]`` or ``[K]``, linear_weight ``[C, K]``, target ``[N]`` or 0-d
+    int64, linear_bias ``[C]``) run the fused op, which never materialises the
+    ``[N, C]`` logits: extra memory is one block of logits rows
+    (``TORCH_ACT_LCE_BLOCK_BYTES``, default 32 MiB).  ``weight`` ``[C]`` class
+    weights, reduction ``'mean'`` | ``'sum'`` | ``'none'``, ``ignore_index``
+    (``None`` means -100, as in torch) and ``label_smoothing`` in [0, 1] are
+    fused too.
+
+    The two other forms torch accepts give torch's results through
+    ``linear_act`` and ``F.cross_entropy``, with the logits materialised (as
+    torch's own chunked path does for the first): a K-dimensional loss
+    (linear_weight ``[C, d_1, ..., d_k, K]``, linear_bias ``[C, d_1, ..., d_k]``,
+    target ``[N, d_1, ..., d_k]``) and class-probability targets (a float target
+    of the logits' shape).  ``options`` (torch's ``LinearCrossEntropyOptions``,
+    its chunking) is accepted and has no effect: the fused path always works in
+    blocks.
     """
+    del options  # torch's chunking knobs; the fused op chooses its own blocks
+    if linear_weight.dim() > 2 or (linear_weight.dim() == 2 and input.dim() in (1, 2)
+                                   and tuple(target.shape) == (*input.shape[:-1], linear_weight.shape[0])):
+        return _linear_cross_entropy_reference(input, linear_weight, target, linear_bias, weight, reduction,
+                                               ignore_index, label_smoothing)
     if ignore_index is None:
         ignore_index = -100
     # positionally: torch.func.vmap batches positional tensors only
     return _ops.linear_cross_entropy(input, linear_weight, target, linear_bias, weight, reduction,
                                      ignore_index, float(label_smoothing))
+
+
+def _linear_cross_entropy_reference(input, linear_weight, target, linear_bias, weight, reduction, ignore_index,
+                                    label_smoothing):
+    """The forms the fused op does not take (K-dimensional loss, class
+    probabilities): torch's checks, then the logits from ``linear_act`` and
+    torch's ``cross_entropy`` on them."""
+    from .ops import linear_act  # ops imports this module's fakes; import late
+
+    op = _OP
+    torch._check(input.dim() in (1, 2), lambda: f"{op}: input must be 1-D [K] or 2-D [N, K], got {input.dim()}-D")
+    torch._check(input.shape[-1] == linear_weight.shape[-1],
+                 lambda: f"{op}: linear_weight's last dimension ({linear_weight.shape[-1]}) must equal input's "
+                         f"last dimension ({input.shape[-1]})")
+    classes, extra = linear_weight.shape[0], tuple(linear_weight.shape[1:-1])
+    if linear_bias is not None:
+        torch._check(tuple(linear_bias.shape) == (classes, *extra),
+                     lambda: f"{op}: linear_bias must have shape {(classes, *extra)} (linear_weight's without "
+                             f"its last dimension), got {tuple(linear_bias.shape)}")
+    torch._check(not extra or input.dim() == 2,
+                 lambda: f"{op}: a K-dimensional loss (linear_weight of shape {tuple(linear_weight.shape)}) needs "
+                         f"batched input [N, {input.shape[-1]}], got shape {tuple(input.shape)}")
+    logits_shape = (*input.shape[:-1], classes, *extra)
+    probabilities = tuple(target.shape) == logits_shape
+    torch._check(not (probabilities and ignore_index is not None),
+                 lambda: f"{op}: ignore_index cannot be given when target holds class probabilities")
+    logits = linear_act(input, linear_weight.reshape(-1, input.shape[-1]),
+                        None if linear_bias is None else linear_bias.reshape(-1), "identity")
+    return torch.nn.functional.cross_entropy(logits.reshape(logits_shape), target, weight=weight,
+                                             reduction=reduction,
+                                             ignore_index=-100 if ignore_index is None else ignore_index,
+                                             label_smoothing=label_smoothing)
