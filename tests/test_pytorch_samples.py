@@ -358,3 +358,37 @@ def test_drop_in_modules_on_pytorch_module_samples(info, ours_cls):
                     torch.testing.assert_close(a, b, rtol=tol[0], atol=tol[1], equal_nan=True)
             ran += 1
     assert ran >= 1, (info.module_cls.__name__, ran, refused)
+
+
+@pytest.mark.parametrize("info,ours_cls", list(_module_infos()))
+def test_drop_in_modules_gradcheck_on_pytorch_module_samples(info, ours_cls):
+    """gradcheck and gradgradcheck (float64, with respect to the inputs and
+    every parameter) of the drop-in modules on the same ModuleInfo samples, as
+    PyTorch's test_modules runs them on its own modules."""
+    ran = 0
+    for sample in info.module_inputs_func(info, device="cpu", dtype=torch.float64, requires_grad=True,
+                                          training=True):
+        cargs, ckwargs = sample.constructor_input.args, sample.constructor_input.kwargs
+        if ckwargs.get("inplace") or any(a is True for a in cargs[1:]):
+            continue  # an in-place module's input is not a function input
+        try:
+            module = ours_cls(*cargs, **ckwargs).to(torch.float64)
+        except (ValueError, TypeError, RuntimeError, NotImplementedError):
+            continue  # refused (checked by the test above)
+        inputs = [t.detach().clone().requires_grad_() for t in
+                  [*sample.forward_input.args, *sample.forward_input.kwargs.values()] if isinstance(t, torch.Tensor)]
+        if not inputs or not all(t.numel() for t in inputs):
+            continue
+        names, params = zip(*module.named_parameters()) if list(module.parameters()) else ((), ())
+        n = len(inputs)
+
+        def fn(*flat, names=names, n=n, module=module):
+            state = dict(zip(names, flat[n:]))
+            return torch.func.functional_call(module, state, tuple(flat[:n]))
+
+        flat = (*inputs, *(p.detach().clone().requires_grad_() for p in params))
+        # kinks (relu at 0, hardswish at +-3, ...) are measure-zero for random samples
+        assert torch.autograd.gradcheck(fn, flat)
+        assert torch.autograd.gradgradcheck(fn, flat)
+        ran += 1
+    assert ran >= 1, info.module_cls.__name__
