@@ -216,10 +216,12 @@ def test_gradient_at_nan_and_inf_follows_torch(name, dtype):
     z = torch.tensor([float("nan"), float("inf"), -float("inf"), 0.0, 1.0, -1.0], dtype=dtype)
     a = z.clone().requires_grad_()
     torch_act.activation(a, name).backward(torch.ones_like(z))
-    b = z.clone().requires_grad_()
-    reference_activation(name, b).backward(torch.ones_like(z))
+    # torch's reference on whole vectors: at NaN its scalar tail (a call on a
+    # few elements) and its vector loop disagree; we follow the vector loop
+    b = torch.cat([z, torch.full((4096 - len(z),), 0.5, dtype=dtype)]).requires_grad_()
+    reference_activation(name, b).backward(torch.ones_like(b))
     # NaN where torch gives NaN, torch's value elsewhere
-    torch.testing.assert_close(a.grad.double(), b.grad.double(), equal_nan=True, rtol=1e-2, atol=1e-2)
+    torch.testing.assert_close(a.grad.double(), b.grad[:len(z)].double(), equal_nan=True, rtol=1e-2, atol=1e-2)
 
 
 # ------------------------------------------------ scratch memory is bounded

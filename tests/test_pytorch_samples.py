@@ -392,3 +392,33 @@ def test_drop_in_modules_gradcheck_on_pytorch_module_samples(info, ours_cls):
         assert torch.autograd.gradgradcheck(fn, flat)
         ran += 1
     assert ran >= 1, info.module_cls.__name__
+
+
+# ------------------------------------------------------------- opcheck
+@pytest.mark.parametrize("opname,act", [("nn.functional.relu", "relu"), ("nn.functional.gelu", "gelu"),
+                                        ("nn.functional.elu", "elu"), ("softmax", "softmax")])
+def test_opcheck_activation_on_pytorch_reference_inputs(opname, act):
+    """torch.library.opcheck (schema, autograd registration, fake tensor,
+    AOT dispatch with dynamic shapes) on PyTorch's samples: non-contiguous,
+    expanded, empty and 0-d inputs included.  Inputs holding NaN are left out:
+    opcheck compares eager and traced outputs without equal_nan, so aten.relu
+    itself fails it there."""
+    ran = 0
+    for dtype in (torch.float32, torch.float64):
+        for sample in OPS[opname][0].reference_inputs("cpu", dtype, requires_grad=True):
+            x = _leaf(sample.input)
+            if x.numel() > 5000 or torch.isnan(x).any() or (act == "softmax" and x.dim() == 0):
+                continue
+            torch.library.opcheck(torch.ops.torch_act.activation, (x, act, None))
+            ran += 1
+    assert ran >= 10
+
+
+@pytest.mark.parametrize("act", ["identity", "relu", "gelu", "softmax"])
+def test_opcheck_linear_act_on_pytorch_linear_samples(act):
+    ran = 0
+    for dtype in (torch.float32, torch.float64):
+        for x, w, b in _linear_samples(dtype):
+            torch.library.opcheck(torch.ops.torch_act.linear_act, (x, w, b, act, None, "auto"))
+            ran += 1
+    assert ran >= 20
