@@ -306,6 +306,21 @@ def test_linear_cross_entropy_other_forms_refuse_what_torch_refuses():
     _grads_close(ours, theirs, (w, b), (1e-5, 1e-5))
 
 
+def test_linear_cross_entropy_other_forms_compile_and_transform():
+    """The K-dimensional and class-probability forms under torch.compile
+    (fullgraph) and torch.func.grad give torch's results."""
+    x = torch.randn(8, 5, requires_grad=True)
+    w3, t3 = torch.randn(4, 3, 5), torch.randint(0, 4, (8, 3))
+    w2, probs = torch.randn(4, 5), torch.softmax(torch.randn(8, 4), -1)
+    f = torch.compile(lambda x, w, t: torch_act.linear_cross_entropy(x, w, t, label_smoothing=0.1),
+                      fullgraph=True, backend="aot_eager")
+    for w, t in ((w3, t3), (w2, probs)):
+        torch.testing.assert_close(f(x, w, t), F.linear_cross_entropy(x, w, t, label_smoothing=0.1))
+        ours = torch.func.grad(lambda w: torch_act.linear_cross_entropy(x, w, t))(w)
+        theirs = torch.func.grad(lambda w: F.linear_cross_entropy(x, w, t))(w)
+        torch.testing.assert_close(ours, theirs)
+
+
 # ------------------------------------------------------------- modules
 def _copies(tensors):
     return [t.detach().clone().requires_grad_(t.requires_grad) for t in tensors]

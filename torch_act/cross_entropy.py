@@ -140,23 +140,23 @@ def _linear_cross_entropy_reference(input, linear_weight, target, linear_bias, w
     torch's ``cross_entropy`` on them."""
     from .ops import linear_act  # ops imports this module's fakes; import late
 
+    # plain raises, not torch._check: torch.compile traces this function
     op = _OP
-    torch._check(input.dim() in (1, 2), lambda: f"{op}: input must be 1-D [K] or 2-D [N, K], got {input.dim()}-D")
-    torch._check(input.shape[-1] == linear_weight.shape[-1],
-                 lambda: f"{op}: linear_weight's last dimension ({linear_weight.shape[-1]}) must equal input's "
-                         f"last dimension ({input.shape[-1]})")
+    if input.dim() not in (1, 2):
+        raise RuntimeError(f"{op}: input must be 1-D [K] or 2-D [N, K], got {input.dim()}-D")
+    if input.shape[-1] != linear_weight.shape[-1]:
+        raise RuntimeError(f"{op}: linear_weight's last dimension ({linear_weight.shape[-1]}) must equal "
+                           f"input's last dimension ({input.shape[-1]})")
     classes, extra = linear_weight.shape[0], tuple(linear_weight.shape[1:-1])
-    if linear_bias is not None:
-        torch._check(tuple(linear_bias.shape) == (classes, *extra),
-                     lambda: f"{op}: linear_bias must have shape {(classes, *extra)} (linear_weight's without "
-                             f"its last dimension), got {tuple(linear_bias.shape)}")
-    torch._check(not extra or input.dim() == 2,
-                 lambda: f"{op}: a K-dimensional loss (linear_weight of shape {tuple(linear_weight.shape)}) needs "
-                         f"batched input [N, {input.shape[-1]}], got shape {tuple(input.shape)}")
+    if linear_bias is not None and tuple(linear_bias.shape) != (classes, *extra):
+        raise RuntimeError(f"{op}: linear_bias must have shape {(classes, *extra)} (linear_weight's without "
+                           f"its last dimension), got {tuple(linear_bias.shape)}")
+    if extra and input.dim() != 2:
+        raise RuntimeError(f"{op}: a K-dimensional loss (linear_weight of shape {tuple(linear_weight.shape)}) "
+                           f"needs batched input [N, {input.shape[-1]}], got shape {tuple(input.shape)}")
     logits_shape = (*input.shape[:-1], classes, *extra)
-    probabilities = tuple(target.shape) == logits_shape
-    torch._check(not (probabilities and ignore_index is not None),
-                 lambda: f"{op}: ignore_index cannot be given when target holds class probabilities")
+    if tuple(target.shape) == logits_shape and ignore_index is not None:
+        raise RuntimeError(f"{op}: ignore_index cannot be given when target holds class probabilities")
     logits = linear_act(input, linear_weight.reshape(-1, input.shape[-1]),
                         None if linear_bias is None else linear_bias.reshape(-1), "identity")
     return torch.nn.functional.cross_entropy(logits.reshape(logits_shape), target, weight=weight,
