@@ -94,7 +94,7 @@ cpp-check:
 SAN_DIR := build/sanitize
 SANITIZE_TESTS ?= tests/test_ops.py tests/test_grad.py tests/test_errors.py tests/test_cpu_isa.py \
   tests/test_fuzz.py tests/test_modules.py tests/test_higher_order.py tests/test_higher_order_glu_lce.py \
-  tests/test_save_policy.py tests/test_mlp_flat.py
+  tests/test_save_policy.py tests/test_mlp_flat.py tests/test_pytorch_samples.py
 SANITIZE_FUZZ_EXAMPLES ?= 500
 SANITIZE_HYPOTHESIS_EXAMPLES ?= 60
 ASAN_OPTIONS_SAN ?= detect_leaks=0:halt_on_error=1:abort_on_error=1:detect_stack_use_after_return=1:strict_init_order=1
