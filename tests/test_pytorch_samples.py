@@ -31,6 +31,7 @@ what torch gives on a tensor long enough for its vector loop, the path every
 real workload takes (test_nan_gradients_follow_torchs_vector_path).
 """
 import math
+import os
 
 import pytest
 import torch
@@ -410,6 +411,13 @@ def test_drop_in_modules_gradcheck_on_pytorch_module_samples(info, ours_cls):
 
 
 # ------------------------------------------------------------- opcheck
+# (fake kernels and AOT tracing, Python-side: run by make test, not again under
+# the sanitizers, where they are the slowest part of this file)
+_not_under_sanitizers = pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                                           reason="opcheck is run by make test, not under the sanitizers")
+
+
+@_not_under_sanitizers
 @pytest.mark.parametrize("opname,act", [("nn.functional.relu", "relu"), ("nn.functional.gelu", "gelu"),
                                         ("nn.functional.elu", "elu"), ("softmax", "softmax")])
 def test_opcheck_activation_on_pytorch_reference_inputs(opname, act):
@@ -429,6 +437,7 @@ def test_opcheck_activation_on_pytorch_reference_inputs(opname, act):
     assert ran >= 10
 
 
+@_not_under_sanitizers
 @pytest.mark.parametrize("act", ["identity", "relu", "gelu", "softmax"])
 def test_opcheck_linear_act_on_pytorch_linear_samples(act):
     ran = 0
