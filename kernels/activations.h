@@ -115,7 +115,10 @@ using namespace act_math;
 
 // Each functor: forward(z, a) -> y;  backward(g, s, a) -> dL/dz where g = dL/dy
 // and s is y or z according to kSaves.  NaN / inf / kink semantics follow the
-// PyTorch function in kReference (tested against it for every activation).
+// PyTorch function in kReference (tested against it for every activation, and
+// on PyTorch's own OpInfo samples: tests/test_pytorch_samples.py); where torch's
+// CPU kernels disagree with themselves (a gradient at NaN: vector loop vs
+// scalar tail), they follow its vector loop, what any real tensor runs.
 
 struct Identity : ActivationBase {
   static constexpr const char* kName = "identity";
