@@ -34,6 +34,10 @@ $(DEPS_STAMP): | $(PY)
 	$(PY) -m pip install --upgrade pip setuptools wheel
 	$(PY) -m pip install "$(TORCH_SPEC)" $(PY_DEPS)
 	$(PY) -m pip install --no-deps $(PY_TEST_DEPS) || echo "test-only packages not installed: their tests skip"
+	@# torchvision's ops are built for one torch (0.29 for 2.14): with another torch (TORCH_SPEC=torch==2.13.0)
+	@# it fails to import, and transformers with it; without it transformers works and torchvision's test skips
+	@$(PY) -c "import torchvision.ops" 2>/dev/null || { echo "torchvision does not load with this torch: uninstalling it (its test skips)"; \
+	  $(PY) -m pip uninstall -y -q torchvision; }
 	touch $@
 
 venv deps: $(DEPS_STAMP)

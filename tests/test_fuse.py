@@ -15,6 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import torch_act
 from torch_act import nn as tnn
 from torch_act.fuse import FuseReport, fuse
+from optional_deps import require
 
 TOL = {torch.float64: dict(rtol=1e-9, atol=1e-11), torch.float32: dict(rtol=2e-4, atol=3e-5)}
 DTYPES = [torch.float64, torch.float32]
@@ -404,7 +405,7 @@ def test_bad_arguments():
 
 # ----------------------------------------------------------------- torchvision
 def test_torchvision_mlp():
-    tv = pytest.importorskip("torchvision")
+    tv = require("torchvision", "ops")
     make = lambda: tv.ops.MLP(8, [16, 16, 4])                    # noqa: E731  Linear, ReLU, Dropout(0) x2, Linear, Dropout(0)
     for dtype in DTYPES:
         torch.manual_seed(0)
@@ -428,7 +429,7 @@ def test_torchvision_mlp():
 
 # ----------------------------------------------------------------- transformers
 def _bert(hidden_act="gelu"):
-    transformers = pytest.importorskip("transformers")
+    transformers = require("transformers", "BertConfig", "BertModel")
     cfg = transformers.BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                                   intermediate_size=24, max_position_embeddings=16, hidden_act=hidden_act)
     return transformers.BertModel(cfg).eval()
@@ -453,7 +454,7 @@ def test_bert(hidden_act, act, dtypes):
 
 
 def _llama():
-    transformers = pytest.importorskip("transformers")
+    transformers = require("transformers", "LlamaConfig", "LlamaForCausalLM")
     cfg = transformers.LlamaConfig(vocab_size=48, hidden_size=16, intermediate_size=24, num_hidden_layers=2,
                                    num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=32)
     return transformers.LlamaForCausalLM(cfg).eval()

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 import torch_act
 from conftest import ELEMENTWISE
+from optional_deps import require
 from reference import reference_activation
 from torch_act.nn import GatedMLP
 
@@ -62,7 +63,7 @@ def test_compiles_fullgraph():
 
 def _tf():
     """transformers, or skip the calling test (a test-only dependency)."""
-    return pytest.importorskip("transformers")
+    return require("transformers", "LlamaConfig", "LlamaForCausalLM")
 
 
 def _llama_mlp(cfg):
