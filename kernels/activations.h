@@ -567,6 +567,35 @@ struct Sin : ActivationBase {
   template <class T> TA_HD static T backward3(T g, T z, T a) { return -(g * a * a * a * t_cos(a * z)); }
 };
 
+// z * sigmoid(1.702 z): gelu's sigmoid approximation (Hendrycks & Gimpel), the
+// activation of OpenAI's CLIP (transformers' and open_clip's QuickGELU), in the
+// form they compute it
+struct QuickGelu : ActivationBase {
+  static constexpr const char* kName = "quick_gelu";
+  static constexpr const char* kFormula = "z * sigmoid(1.702 z)";
+  static constexpr const char* kReference = "z * torch.sigmoid(1.702 * z)";
+  static constexpr double kC = 1.702;
+  template <class T> TA_HD static T forward(T z, T) { return z * t_sigmoid(T(kC) * z); }
+  // silu's derivatives at u = c z, chained (s = sigmoid(u)): act' = s (1 + u (1-s)),
+  // act'' = c s (1-s) (2 + u (1-2s)), act''' = c^2 s (1-s) (3 (1-2s) + u (1 - 6s + 6s^2))
+  template <class T> TA_HD static T backward(T g, T z, T) {
+    const T u = T(kC) * z;
+    const T s = t_sigmoid(u);
+    return g * s * (T(1) + u * (T(1) - s));
+  }
+  template <class T> TA_HD static T backward2(T g, T z, T) {
+    const T u = T(kC) * z;
+    const T s = t_sigmoid(u);
+    return T(kC) * g * s * (T(1) - s) * (T(2) + u * (T(1) - T(2) * s));
+  }
+  template <class T> TA_HD static T backward3(T g, T z, T) {
+    const T u = T(kC) * z;
+    const T s = t_sigmoid(u);
+    return T(kC * kC) * g * s * (T(1) - s) *
+           (T(3) * (T(1) - T(2) * s) + u * (T(1) - T(6) * s + T(6) * s * s));
+  }
+};
+
 }  // namespace acts
 
 // The built-ins, in registration order (the order of torch_act.ACTIVATIONS).
@@ -575,7 +604,8 @@ struct Sin : ActivationBase {
 #define TORCH_ACT_BUILTIN_ACTIVATIONS(X)                                                  \
   X(Identity) X(Relu) X(LeakyRelu) X(Sigmoid) X(Tanh) X(Softmax) X(LogSoftmax) X(Gelu)    \
   X(GeluTanh) X(Silu) X(Elu) X(Softplus) X(Mish) X(Hardswish) X(Relu6) X(Hardsigmoid)     \
-  X(Selu) X(Celu) X(Softsign) X(LogSigmoid) X(Tanhshrink) X(SquaredRelu) X(Sin)
+  X(Selu) X(Celu) X(Softsign) X(LogSigmoid) X(Tanhshrink) X(SquaredRelu) X(Sin)        \
+  X(QuickGelu)
 
 template <class... Ts>
 struct TypeList {};

@@ -35,6 +35,7 @@ MODULE_PAIRS = [
     (tnn.Tanhshrink(), torch.nn.Tanhshrink()),
     (tnn.SquaredReLU(), tnn.Activation("squared_relu")),  # (no torch.nn counterpart: see
     (tnn.Sine(2.0), tnn.Activation("sin", 2.0)),          # test_modules_parity.py)
+    (tnn.QuickGELU(), tnn.Activation("quick_gelu")),
 ]
 
 

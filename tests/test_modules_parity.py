@@ -38,7 +38,12 @@ class TorchSine(torch.nn.Module):
         return torch.sin(self.omega_0 * input)
 
 
-THEIRS = {"SquaredReLU": TorchSquaredReLU, "Sine": TorchSine}
+class TorchQuickGELU(torch.nn.Module):  # transformers' QuickGELUActivation, open_clip's QuickGELU
+    def forward(self, input):
+        return input * torch.sigmoid(1.702 * input)
+
+
+THEIRS = {"SquaredReLU": TorchSquaredReLU, "Sine": TorchSine, "QuickGELU": TorchQuickGELU}
 TORCH_NN = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "GELU", "SiLU", "ELU", "Softplus",
             "Mish", "Hardswish", "Identity", "ReLU6", "Hardsigmoid", "SELU", "CELU", "Softsign", "LogSigmoid",
             "Tanhshrink"]
@@ -74,7 +79,7 @@ CASES = [
     case("SELU"), case("SELU", True),
     case("CELU"), case("CELU", 0.5), case("CELU", alpha=2.0, inplace=True), case("CELU", -1.5),
     case("Softsign"), case("LogSigmoid"), case("Tanhshrink"),
-    case("SquaredReLU"), case("Sine"), case("Sine", 30.0), case("Sine", omega_0=-2.5),
+    case("SquaredReLU"), case("Sine"), case("Sine", 30.0), case("Sine", omega_0=-2.5), case("QuickGELU"),
 ]
 INPLACE_CASES = [c for c in CASES if inspect.signature(_theirs_cls(c.values[0])).bind(
     *c.values[1], **c.values[2]).arguments.get("inplace")]
@@ -435,7 +440,8 @@ def test_attributes_repr_and_state_dict(name, args, kwargs):
     assert ours.activation in torch_act.ACTIVATIONS
 
 
-@pytest.mark.parametrize("name", ["Sigmoid", "Tanh", "Softsign", "LogSigmoid", "Tanhshrink", "SquaredReLU"])
+@pytest.mark.parametrize("name", ["Sigmoid", "Tanh", "Softsign", "LogSigmoid", "Tanhshrink", "SquaredReLU",
+                                  "QuickGELU"])
 def test_argumentless_modules_take_no_arguments(name):
     for m in (getattr(tnn, name), _theirs_cls(name)):
         with pytest.raises(TypeError):

@@ -139,3 +139,7 @@ def squared_relu(input):
 
 def sine(input, omega_0):
     return torch.sin(omega_0 * input)
+
+
+def quick_gelu(input):
+    return input * torch.sigmoid(1.702 * input)

@@ -6,7 +6,7 @@ activation.  ``MLP`` runs a whole stack as one op.  The activation modules
 (``ReLU`` ... ``Tanhshrink``) are drop-ins for their ``torch.nn`` namesakes:
 same constructor signatures, attributes, ``extra_repr`` and results for every
 input torch's accept (how, and the few documented differences:
-torch_act/_dropin.py).  ``SquaredReLU`` and ``Sine`` have no torch.nn
+torch_act/_dropin.py).  ``SquaredReLU``, ``Sine`` and ``QuickGELU`` have no torch.nn
 counterpart; ``Activation(name)`` runs any registered activation by name.
 """
 import math
@@ -62,6 +62,7 @@ __all__ = [
     "Tanhshrink",
     "SquaredReLU",
     "Sine",
+    "QuickGELU",
 ]
 
 
@@ -324,7 +325,8 @@ class MLP(torch.nn.Module):
 
 # torch.nn activation modules -> torch_act names, for GatedMLP.from_module
 _ACT_OF_MODULE = {"SiLU": "silu", "SiLUActivation": "silu", "ReLU": "relu", "Sigmoid": "sigmoid",
-                  "Tanh": "tanh", "Mish": "mish", "ReLUSquaredActivation": "squared_relu"}
+                  "Tanh": "tanh", "Mish": "mish", "ReLUSquaredActivation": "squared_relu",
+                  "QuickGELUActivation": "quick_gelu", "QuickGELU": "quick_gelu"}
 
 
 def _activation_of(act_fn) -> Optional[str]:
@@ -703,3 +705,13 @@ class Sine(_ActivationModule):
 
     def extra_repr(self) -> str:
         return f"omega_0={self.omega_0}"
+
+
+class QuickGELU(_ActivationModule):
+    """x * sigmoid(1.702 x), OpenAI CLIP's activation (transformers'
+    ``QuickGELUActivation``, open_clip's ``QuickGELU``)."""
+
+    activation = "quick_gelu"
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _dropin.elementwise(input, "quick_gelu", None, False, _dropin.quick_gelu)

@@ -47,6 +47,7 @@ inline const std::map<std::string, RefAct>& reference_activations() {
       {"tanhshrink", {[](const T& z, double) { return z - torch::tanh(z); }, false, 0, 0}},
       {"squared_relu", {[](const T& z, double) { return torch::relu(z).square(); }, false, 0, 0}},
       {"sin", {[](const T& z, double a) { return torch::sin(a * z); }, true, 1.0, 2.5}},
+      {"quick_gelu", {[](const T& z, double) { return z * torch::sigmoid(1.702 * z); }, false, 0, 0}},
   };
   return m;
 }
