@@ -486,6 +486,63 @@ def test_llama():
     assert_state_dict_round_trip(_llama, [ids])
 
 
+def _clip():
+    transformers = require("transformers", "CLIPTextConfig", "CLIPTextModel")
+    cfg = transformers.CLIPTextConfig(vocab_size=50, hidden_size=16, intermediate_size=24, num_hidden_layers=2,
+                                      num_attention_heads=2, max_position_embeddings=16, hidden_act="quick_gelu",
+                                      bos_token_id=0, eos_token_id=1, pad_token_id=1)
+    return transformers.CLIPTextModel(cfg).eval()
+
+
+def test_clip_quick_gelu():
+    """OpenAI CLIP's MLP, fc1 -> QuickGELU -> fc2, runs as one mlp op with torch_act's quick_gelu."""
+    ids = torch.randint(2, 50, (2, 9), generator=torch.Generator().manual_seed(0))
+    for dtype in DTYPES:
+        torch.manual_seed(0)
+        m = _clip().to(dtype)
+        fused, rep = fuse(m, report=True)
+        expect = {}
+        for i in range(2):
+            expect.update({f"encoder.layers.{i}.mlp.fc1": "quick_gelu",
+                           f"encoder.layers.{i}.mlp.fc2": "identity"})
+        assert rep.fused_layers() == expect
+        assert [f.op for f in rep.fused] == ["mlp"] * 2
+        assert_same(m, fused, [ids], dtype)
+    assert_state_dict_round_trip(_clip, [ids])
+
+
+def test_every_transformers_activation_fuses_exactly_or_says_why():
+    """Each class of transformers.activations after a Linear: fused with values and gradients equal to
+    transformers' own (float64), or left with a reason; the ones known to be exact must fuse."""
+    acts = require("transformers.activations", "ACT2CLS", "ACT2FN")
+    exact = {"gelu": "gelu", "gelu_python": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh",
+             "gelu_python_tanh": "gelu_tanh", "gelu_accurate": "gelu_tanh", "silu": "silu", "swish": "silu",
+             "mish": "mish", "relu": "relu", "relu2": "squared_relu", "relu6": "relu6", "sigmoid": "sigmoid",
+             "tanh": "tanh", "leaky_relu": "leaky_relu", "hardswish": "hardswish", "quick_gelu": "quick_gelu",
+             "linear": "identity"}
+    seen = 0
+    for key in sorted(acts.ACT2CLS):
+        try:
+            act = acts.ACT2FN[key]
+        except Exception:   # noqa: BLE001 -- one needing an optional package of its own
+            continue
+        if not isinstance(act, nn.Module):
+            continue
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Linear(6, 7), act, nn.Linear(7, 3)).double()
+        fused, rep = fuse(m, report=True)
+        got = rep.fused_layers().get("0")
+        if key in exact:
+            assert got == exact[key], (key, got, str(rep))
+        if got is None:
+            assert rep.reason("0"), key
+            continue
+        seen += 1
+        x = torch.randn(5, 6, dtype=torch.float64) * 3
+        assert_same(m, fused, [x], torch.float64)
+    assert seen >= len(exact), seen
+
+
 # ----------------------------------------------------------------- gated MLPs of one's own
 class GegluBlock(nn.Module):
     """A GeGLU MLP written with F.gelu, biases, and the product in the other order."""

@@ -166,6 +166,10 @@ def _transformers_act(m) -> Union[_Act, str, None]:
             return _make_act("mish")
     elif t is getattr(mod, "ReLUSquaredActivation", None):
         return _make_act("squared_relu")
+    elif t is getattr(mod, "QuickGELUActivation", None):
+        return _make_act("quick_gelu")
+    elif t is getattr(mod, "LinearActivation", None):
+        return _make_act("identity")
     elif t is getattr(mod, "FastGELUActivation", None):
         return "FastGELUActivation uses the constant 0.7978845608, not sqrt(2/pi): not exactly gelu_tanh"
     return f"{t.__name__} has no exactly equal torch_act activation"
@@ -178,7 +182,7 @@ def _module_act(m) -> Union[_Act, str, None]:
         # torch_act's drop-ins carry their torch.nn namesake's attributes: read them the same way
         if hasattr(nn, t.__name__):
             t = getattr(nn, t.__name__)
-        else:  # SquaredReLU, Sine: no torch.nn counterpart
+        else:  # SquaredReLU, Sine, QuickGELU: no torch.nn counterpart
             return _make_act(m.activation, getattr(m, "omega_0", None))
     simple = _simple_modules()
     if t in simple:
