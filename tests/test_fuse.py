@@ -34,11 +34,12 @@ def _tensors(out):
 
 def _run(model, inputs, params):
     """Outputs, and the gradients of a random projection of them w.r.t. params and float inputs."""
-    inputs = [x.detach().clone().requires_grad_(x.is_floating_point()) for x in inputs]
+    inputs = [x.detach().clone().requires_grad_(x.is_floating_point()) if isinstance(x, torch.Tensor) else x
+              for x in inputs]
     outs = _tensors(model(*inputs))
     g = torch.Generator().manual_seed(1)
     loss = sum((o * torch.randn(o.shape, generator=g, dtype=o.dtype)).sum() for o in outs if o.is_floating_point())
-    wrt = list(params) + [x for x in inputs if x.requires_grad]
+    wrt = list(params) + [x for x in inputs if isinstance(x, torch.Tensor) and x.requires_grad]
     grads = torch.autograd.grad(loss, wrt, allow_unused=True)
     return [o.detach() for o in outs], list(grads)
 
@@ -541,6 +542,64 @@ def test_every_transformers_activation_fuses_exactly_or_says_why():
         x = torch.randn(5, 6, dtype=torch.float64) * 3
         assert_same(m, fused, [x], torch.float64)
     assert seen >= len(exact), seen
+
+
+def _tiny(name):
+    """Small configurations of real transformers models (random weights), their inputs, and what fuse makes
+    of their MLPs: (model, inputs, ops, activations, tolerance scale in float64 -- RMSNorm-style norms
+    compute in float32 even in a float64 model)."""
+    T = require("transformers", "GemmaConfig", "Qwen2Config", "MistralConfig", "GPTNeoXConfig", "T5Config",
+                "DistilBertConfig", "ViTConfig", "RobertaConfig")
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(2, 50, (2, 7), generator=g)
+    dec = dict(vocab_size=50, hidden_size=16, intermediate_size=24, num_hidden_layers=2, num_attention_heads=2,
+               num_key_value_heads=1, max_position_embeddings=32)
+    if name == "gemma":
+        return T.GemmaForCausalLM(T.GemmaConfig(head_dim=8, **dec)), [ids], ["linear_glu"] * 2, {"gelu_tanh", "identity"}, 1e4
+    if name == "qwen2":
+        return T.Qwen2ForCausalLM(T.Qwen2Config(**dec)), [ids], ["linear_glu"] * 2, {"silu", "identity"}, 1e4
+    if name == "mistral":
+        return T.MistralForCausalLM(T.MistralConfig(**dec)), [ids], ["linear_glu"] * 2, {"silu", "identity"}, 1e4
+    if name == "gpt_neox":
+        cfg = T.GPTNeoXConfig(vocab_size=50, hidden_size=16, intermediate_size=24, num_hidden_layers=2,
+                              num_attention_heads=2, max_position_embeddings=32)
+        return T.GPTNeoXForCausalLM(cfg), [ids], ["mlp"] * 2, {"gelu", "identity"}, 1.0
+    if name in ("t5_gated_gelu", "t5_relu"):
+        cfg = T.T5Config(vocab_size=50, d_model=16, d_kv=8, d_ff=24, num_layers=2, num_heads=2,
+                         feed_forward_proj="gated-gelu" if name == "t5_gated_gelu" else "relu")
+        dec_ids = torch.randint(2, 50, (2, 5), generator=g)
+        ops, acts = (["linear_glu"] * 4, {"gelu_tanh", "identity"}) if name == "t5_gated_gelu" else \
+            (["linear_act"] * 4, {"relu"})
+        return T.T5Model(cfg), [ids, None, dec_ids], ops, acts, 1e4
+    if name == "distilbert":
+        cfg = T.DistilBertConfig(vocab_size=50, dim=16, hidden_dim=24, n_layers=2, n_heads=2, max_position_embeddings=32)
+        return T.DistilBertModel(cfg), [ids], ["mlp"] * 2, {"gelu", "identity"}, 1.0
+    if name == "vit":
+        cfg = T.ViTConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=24,
+                          image_size=8, patch_size=4)
+        return T.ViTModel(cfg), [torch.randn(2, 3, 8, 8, generator=g)], ["mlp", "mlp", "linear_act"], \
+            {"gelu", "identity", "tanh"}, 1.0
+    if name == "roberta":
+        cfg = T.RobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                              intermediate_size=24, max_position_embeddings=40)
+        return T.RobertaModel(cfg), [ids], ["linear_act"] * 3, {"gelu", "tanh"}, 1.0
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("name", ["gemma", "qwen2", "mistral", "gpt_neox", "t5_gated_gelu", "t5_relu",
+                                  "distilbert", "vit", "roberta"])
+def test_more_transformers_models(name):
+    """What fuse makes of more real models' MLPs; values and gradients equal to the original's."""
+    for dtype in DTYPES:
+        torch.manual_seed(0)
+        m, inputs, ops, acts, scale = _tiny(name)
+        m = m.eval().to(dtype)
+        inputs = [x.to(dtype) if x is not None and x.is_floating_point() else x for x in inputs]
+        fused, rep = fuse(m, report=True)
+        assert sorted(f.op for f in rep.fused) == sorted(ops), str(rep)
+        assert set(rep.fused_layers().values()) == acts, str(rep)
+        assert list(fused.state_dict()) == list(m.state_dict())
+        assert_same(m, fused, inputs, dtype, scale=scale if dtype == torch.float64 else 1.0)
 
 
 # ----------------------------------------------------------------- gated MLPs of one's own
