@@ -215,14 +215,19 @@ def ref_linear(x, w, b, dt):
 
 
 def _alpha_overflow(name, alpha, z, dt):
-    """Elements where float32 arithmetic with alpha overflows (a*z, z/a) although float64 does not."""
+    """Elements where float32 arithmetic with alpha overflows (a*z, z/a) although float64 does not,
+    or where alpha underflows float32 (|alpha| < 1e-45 becomes 0, as in torch's float32 opmath) and
+    z is infinite: a*z is then 0*inf = NaN in the kernels, +-inf in float64."""
     spec = torch_act.ACTIVATIONS[name]
     if dt == F64 or not spec.has_alpha:
         return torch.zeros_like(z, dtype=torch.bool)
     a = abs(alpha_of(name, alpha))
     with torch.no_grad():
         big = fin(z) * max(a, 1.0 / a if a else math.inf)
-    return big > 1e37
+        out = big > 1e37
+        if a != 0.0 and float(torch.tensor(a, dtype=torch.float32)) == 0.0:
+            out = out | torch.isinf(z)
+    return out
 
 
 def ref_act(name, alpha, z, dt):
