@@ -487,30 +487,6 @@ def test_llama():
     assert_state_dict_round_trip(_llama, [ids])
 
 
-def _clip():
-    transformers = require("transformers", "CLIPTextConfig", "CLIPTextModel")
-    cfg = transformers.CLIPTextConfig(vocab_size=50, hidden_size=16, intermediate_size=24, num_hidden_layers=2,
-                                      num_attention_heads=2, max_position_embeddings=16, hidden_act="quick_gelu",
-                                      bos_token_id=0, eos_token_id=1, pad_token_id=1)
-    return transformers.CLIPTextModel(cfg).eval()
-
-
-def test_clip_quick_gelu():
-    """OpenAI CLIP's MLP, fc1 -> QuickGELU -> fc2, runs as one mlp op with torch_act's quick_gelu."""
-    ids = torch.randint(2, 50, (2, 9), generator=torch.Generator().manual_seed(0))
-    for dtype in DTYPES:
-        torch.manual_seed(0)
-        m = _clip().to(dtype)
-        fused, rep = fuse(m, report=True)
-        expect = {}
-        for i in range(2):
-            expect.update({f"encoder.layers.{i}.mlp.fc1": "quick_gelu",
-                           f"encoder.layers.{i}.mlp.fc2": "identity"})
-        assert rep.fused_layers() == expect
-        assert [f.op for f in rep.fused] == ["mlp"] * 2
-        assert_same(m, fused, [ids], dtype)
-    assert_state_dict_round_trip(_clip, [ids])
-
 
 def test_every_transformers_activation_fuses_exactly_or_says_why():
     """Each class of transformers.activations after a Linear: fused with values and gradients equal to
@@ -544,62 +520,84 @@ def test_every_transformers_activation_fuses_exactly_or_says_why():
     assert seen >= len(exact), seen
 
 
+def _per_layer(fmt, acts, n=2):
+    """{fmt.format(i) + suffix: act} for layers i < n: the Linears fuse should rewrite in each block."""
+    return {fmt.format(i) + k: a for i in range(n) for k, a in acts.items()}
+
+
 def _tiny(name):
     """Small configurations of real transformers models (random weights), their inputs, and what fuse makes
-    of their MLPs: (model, inputs, ops, activations, tolerance scale in float64 -- RMSNorm-style norms
-    compute in float32 even in a float64 model)."""
+    of their MLPs: (model, inputs, ops, {fused Linear: activation}, tolerance scale in float64 --
+    RMSNorm-style norms compute in float32 even in a float64 model)."""
     T = require("transformers", "GemmaConfig", "Qwen2Config", "MistralConfig", "GPTNeoXConfig", "T5Config",
-                "DistilBertConfig", "ViTConfig", "RobertaConfig")
+                "DistilBertConfig", "ViTConfig", "RobertaConfig", "CLIPTextConfig")
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(2, 50, (2, 7), generator=g)
     dec = dict(vocab_size=50, hidden_size=16, intermediate_size=24, num_hidden_layers=2, num_attention_heads=2,
                num_key_value_heads=1, max_position_embeddings=32)
+    glu = lambda act: _per_layer("model.layers.{}.mlp.", {"gate_proj": act, "up_proj": "identity"})  # noqa: E731
     if name == "gemma":
-        return T.GemmaForCausalLM(T.GemmaConfig(head_dim=8, **dec)), [ids], ["linear_glu"] * 2, {"gelu_tanh", "identity"}, 1e4
+        return T.GemmaForCausalLM(T.GemmaConfig(head_dim=8, **dec)), [ids], ["linear_glu"] * 2, glu("gelu_tanh"), 1e4
     if name == "qwen2":
-        return T.Qwen2ForCausalLM(T.Qwen2Config(**dec)), [ids], ["linear_glu"] * 2, {"silu", "identity"}, 1e4
+        return T.Qwen2ForCausalLM(T.Qwen2Config(**dec)), [ids], ["linear_glu"] * 2, glu("silu"), 1e4
     if name == "mistral":
-        return T.MistralForCausalLM(T.MistralConfig(**dec)), [ids], ["linear_glu"] * 2, {"silu", "identity"}, 1e4
+        return T.MistralForCausalLM(T.MistralConfig(**dec)), [ids], ["linear_glu"] * 2, glu("silu"), 1e4
     if name == "gpt_neox":
         cfg = T.GPTNeoXConfig(vocab_size=50, hidden_size=16, intermediate_size=24, num_hidden_layers=2,
                               num_attention_heads=2, max_position_embeddings=32)
-        return T.GPTNeoXForCausalLM(cfg), [ids], ["mlp"] * 2, {"gelu", "identity"}, 1.0
+        return T.GPTNeoXForCausalLM(cfg), [ids], ["mlp"] * 2, _per_layer(
+            "gpt_neox.layers.{}.mlp.", {"dense_h_to_4h": "gelu", "dense_4h_to_h": "identity"}), 1.0
     if name in ("t5_gated_gelu", "t5_relu"):
+        gated = name == "t5_gated_gelu"
         cfg = T.T5Config(vocab_size=50, d_model=16, d_kv=8, d_ff=24, num_layers=2, num_heads=2,
-                         feed_forward_proj="gated-gelu" if name == "t5_gated_gelu" else "relu")
+                         feed_forward_proj="gated-gelu" if gated else "relu")
         dec_ids = torch.randint(2, 50, (2, 5), generator=g)
-        ops, acts = (["linear_glu"] * 4, {"gelu_tanh", "identity"}) if name == "t5_gated_gelu" else \
-            (["linear_act"] * 4, {"relu"})
-        return T.T5Model(cfg), [ids, None, dec_ids], ops, acts, 1e4
+        acts = {"wi_0": "gelu_tanh", "wi_1": "identity"} if gated else {"wi": "relu"}
+        layers = {**_per_layer("encoder.block.{}.layer.1.DenseReluDense.", acts),
+                  **_per_layer("decoder.block.{}.layer.2.DenseReluDense.", acts)}
+        return T.T5Model(cfg), [ids, None, dec_ids], ["linear_glu" if gated else "linear_act"] * 4, layers, 1e4
     if name == "distilbert":
         cfg = T.DistilBertConfig(vocab_size=50, dim=16, hidden_dim=24, n_layers=2, n_heads=2, max_position_embeddings=32)
-        return T.DistilBertModel(cfg), [ids], ["mlp"] * 2, {"gelu", "identity"}, 1.0
+        return T.DistilBertModel(cfg), [ids], ["mlp"] * 2, _per_layer(
+            "transformer.layer.{}.ffn.", {"lin1": "gelu", "lin2": "identity"}), 1.0
     if name == "vit":
         cfg = T.ViTConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=24,
                           image_size=8, patch_size=4)
-        return T.ViTModel(cfg), [torch.randn(2, 3, 8, 8, generator=g)], ["mlp", "mlp", "linear_act"], \
-            {"gelu", "identity", "tanh"}, 1.0
+        layers = {**_per_layer("layers.{}.mlp.", {"fc1": "gelu", "fc2": "identity"}), "pooler.dense": "tanh"}
+        return T.ViTModel(cfg), [torch.randn(2, 3, 8, 8, generator=g)], ["mlp", "mlp", "linear_act"], layers, 1.0
     if name == "roberta":
         cfg = T.RobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                               intermediate_size=24, max_position_embeddings=40)
-        return T.RobertaModel(cfg), [ids], ["linear_act"] * 3, {"gelu", "tanh"}, 1.0
+        layers = {**_per_layer("encoder.layer.{}.", {"intermediate.dense": "gelu"}), "pooler.dense": "tanh"}
+        return T.RobertaModel(cfg), [ids], ["linear_act"] * 3, layers, 1.0
+    if name == "clip":  # OpenAI CLIP's MLP: fc1 -> QuickGELU -> fc2, one mlp op with torch_act's quick_gelu
+        cfg = T.CLIPTextConfig(vocab_size=50, hidden_size=16, intermediate_size=24, num_hidden_layers=2,
+                               num_attention_heads=2, max_position_embeddings=16, hidden_act="quick_gelu",
+                               bos_token_id=0, eos_token_id=1, pad_token_id=1)
+        return T.CLIPTextModel(cfg), [ids], ["mlp"] * 2, _per_layer(
+            "encoder.layers.{}.mlp.", {"fc1": "quick_gelu", "fc2": "identity"}), 1.0
     raise AssertionError(name)
 
 
-@pytest.mark.parametrize("name", ["gemma", "qwen2", "mistral", "gpt_neox", "t5_gated_gelu", "t5_relu",
-                                  "distilbert", "vit", "roberta"])
+MORE_MODELS = ["gemma", "qwen2", "mistral", "gpt_neox", "t5_gated_gelu", "t5_relu", "distilbert", "vit", "roberta",
+               "clip"]
+
+
+@pytest.mark.parametrize("name", MORE_MODELS)
 def test_more_transformers_models(name):
-    """What fuse makes of more real models' MLPs; values and gradients equal to the original's."""
+    """What fuse makes of more real models' MLPs; values and gradients equal to the original's, and
+    checkpoints that load both ways."""
     for dtype in DTYPES:
         torch.manual_seed(0)
-        m, inputs, ops, acts, scale = _tiny(name)
+        m, inputs, ops, layers, scale = _tiny(name)
         m = m.eval().to(dtype)
         inputs = [x.to(dtype) if x is not None and x.is_floating_point() else x for x in inputs]
         fused, rep = fuse(m, report=True)
         assert sorted(f.op for f in rep.fused) == sorted(ops), str(rep)
-        assert set(rep.fused_layers().values()) == acts, str(rep)
+        assert rep.fused_layers() == layers, str(rep)
         assert list(fused.state_dict()) == list(m.state_dict())
         assert_same(m, fused, inputs, dtype, scale=scale if dtype == torch.float64 else 1.0)
+    assert_state_dict_round_trip(lambda: _tiny(name)[0].eval(), _tiny(name)[1])
 
 
 # ----------------------------------------------------------------- gated MLPs of one's own

@@ -102,6 +102,11 @@ def test_from_module_errors():
     with pytest.raises(ValueError, match="pass activation="):
         GatedMLP.from_module(llama)
     assert GatedMLP.from_module(llama, activation="softsign").activation == "softsign"
+    # CLIP's QuickGELU, as transformers' class and as torch_act's module
+    llama.act_fn = require("transformers.activations", "QuickGELUActivation").QuickGELUActivation()
+    assert GatedMLP.from_module(llama).activation == "quick_gelu"
+    llama.act_fn = torch_act.nn.QuickGELU()
+    assert GatedMLP.from_module(llama).activation == "quick_gelu"
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16], ids=str)
